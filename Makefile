@@ -1,0 +1,37 @@
+# nshelper: build, test and install. `make help` lists the targets.
+
+CARGO  ?= cargo
+PREFIX ?= /usr/local
+BIN    := target/release/nshelper
+
+.DEFAULT_GOAL := help
+.PHONY: help build test lint install clean deps demo
+
+help: ## List the targets and what they do
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## Build the nshelper binary (release) into target/release/nshelper
+	$(CARGO) build --release --locked -p nshelper
+
+deps: ## Install what the tests need: iproute2, util-linux and cargo-nextest
+	@command -v ip >/dev/null && command -v unshare >/dev/null && command -v nsenter >/dev/null \
+		&& command -v lsns >/dev/null && command -v setpriv >/dev/null \
+		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 util-linux; }
+	@$(CARGO) nextest --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-nextest
+
+test: deps ## Build everything, then run the unit and integration tests (as root: they make namespaces)
+	$(CARGO) build --locked --workspace --all-targets
+	$(CARGO) nextest run --locked --workspace --no-fail-fast
+
+lint: ## Check formatting and run clippy with warnings as errors
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+install: build ## Install nshelper into $(PREFIX)/bin
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/nshelper
+
+demo: deps build ## Start a throwaway container with unshare and query its links with nshelper
+	unshare --net --mount --pid --fork --mount-proc --propagation private bash scripts/demo.sh $(BIN)
+
+clean: ## Remove build output
+	$(CARGO) clean

@@ -1,0 +1,212 @@
+//! The JSON contract that nshelper prints, version 1.
+//!
+//! Everything a consumer parses is defined here, so that the contract changes in one place
+//! and a change shows up as a diff of this file. Key names follow `ip -j link` where iproute2
+//! has a name for the same fact.
+
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped only for changes that can break an existing consumer.
+pub const CONTRACT_VERSION: u32 = 1;
+
+/// The one document written to stdout by `nshelper query`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryDocument {
+    pub version: u32,
+    pub results: Vec<TargetResult>,
+    pub errors: Vec<TargetError>,
+}
+
+impl QueryDocument {
+    pub fn new(results: Vec<TargetResult>, errors: Vec<TargetError>) -> Self {
+        QueryDocument {
+            version: CONTRACT_VERSION,
+            results,
+            errors,
+        }
+    }
+}
+
+/// Which namespaces a result or error is about, as the caller named them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Target {
+    /// The namespaces of a process.
+    Pid { pid: u32 },
+    /// A network namespace file: `name` is set when it was given as an `ip netns` name.
+    Netns { name: Option<String>, path: String },
+    /// The helper's own namespaces.
+    #[serde(rename = "self")]
+    OwnNamespaces,
+}
+
+/// Namespace type name (`net`, `pid`, `mnt`, ...) to the inode number of that namespace.
+pub type NamespaceInodes = BTreeMap<String, u64>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetResult {
+    pub target: Target,
+    /// The namespaces the query process was in while it ran: proof of entry.
+    pub namespaces: NamespaceInodes,
+    pub links: Vec<Link>,
+}
+
+/// What the query process sends back to the parent; the parent adds the target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinksReport {
+    pub namespaces: NamespaceInodes,
+    pub links: Vec<Link>,
+}
+
+/// One network interface, as `ip -j link` names its fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub ifindex: u32,
+    /// The name as text; bytes that are not UTF-8 appear as U+FFFD here and exactly in
+    /// `ifname_hex`.
+    pub ifname: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ifname_hex: Option<String>,
+    /// `IFLA_INFO_KIND`: `veth`, `bridge`, ...; null for devices without rtnl link ops.
+    pub kind: Option<String>,
+    pub flags: Vec<String>,
+    pub mtu: Option<u32>,
+    pub operstate: Option<String>,
+    pub address: Option<String>,
+    /// The ifindex of this link's master (a bridge, for instance).
+    pub master: Option<u32>,
+    /// `IFLA_LINK`: the lower or peer ifindex, in the namespace named by `link_netnsid`.
+    pub link_index: Option<u32>,
+    /// The peer namespace's id as the queried namespace numbers it; null when it is the same
+    /// namespace.
+    pub link_netnsid: Option<i32>,
+    /// Set on veths only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<Peer>,
+}
+
+/// The other end of a veth pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Peer {
+    pub ifindex: u32,
+    /// Inode of the peer's network namespace, where it could be determined.
+    pub netns: Option<u64>,
+    pub ifname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ifname_hex: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetError {
+    pub target: Target,
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+/// The machine-readable error classes of contract version 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    NotFound,
+    PermissionDenied,
+    InvalidTarget,
+    Timeout,
+    ChildFailed,
+    Netlink,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::PermissionDenied => "permission_denied",
+            ErrorKind::InvalidTarget => "invalid_target",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::ChildFailed => "child_failed",
+            ErrorKind::Netlink => "netlink",
+        }
+    }
+}
+
+/// An interface name from the kernel is bytes, not text. Returns the text form and, when
+/// the bytes are not UTF-8, their exact hex so that nothing is lost.
+pub fn name_from_bytes(bytes: &[u8]) -> (String, Option<String>) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (text.to_owned(), None),
+        Err(_) => {
+            let hex = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            (String::from_utf8_lossy(bytes).into_owned(), Some(hex))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_serialise_with_a_kind_tag() {
+        let own = serde_json::to_string(&Target::OwnNamespaces).unwrap();
+        assert_eq!(own, r#"{"kind":"self"}"#);
+        let pid = serde_json::to_string(&Target::Pid { pid: 42 }).unwrap();
+        assert_eq!(pid, r#"{"kind":"pid","pid":42}"#);
+        let netns = serde_json::to_string(&Target::Netns {
+            name: None,
+            path: "/proc/1/ns/net".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            netns,
+            r#"{"kind":"netns","name":null,"path":"/proc/1/ns/net"}"#
+        );
+    }
+
+    #[test]
+    fn error_kinds_use_the_documented_names() {
+        for kind in [
+            ErrorKind::NotFound,
+            ErrorKind::PermissionDenied,
+            ErrorKind::InvalidTarget,
+            ErrorKind::Timeout,
+            ErrorKind::ChildFailed,
+            ErrorKind::Netlink,
+        ] {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+        }
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_keep_their_bytes() {
+        assert_eq!(name_from_bytes(b"eth0"), ("eth0".to_owned(), None));
+        let (text, hex) = name_from_bytes(b"a\xffb");
+        assert_eq!(text, "a\u{fffd}b");
+        assert_eq!(hex.as_deref(), Some("61ff62"));
+    }
+
+    #[test]
+    fn peer_is_omitted_on_links_that_are_not_veths() {
+        let link = Link {
+            ifindex: 1,
+            ifname: "lo".into(),
+            ifname_hex: None,
+            kind: None,
+            flags: vec!["LOOPBACK".into()],
+            mtu: Some(65536),
+            operstate: Some("UNKNOWN".into()),
+            address: Some("00:00:00:00:00:00".into()),
+            master: None,
+            link_index: None,
+            link_netnsid: None,
+            peer: None,
+        };
+        let value = serde_json::to_value(&link).unwrap();
+        assert!(value.get("peer").is_none());
+        assert!(value.get("ifname_hex").is_none());
+        assert_eq!(value["master"], serde_json::Value::Null);
+    }
+}

@@ -1,0 +1,321 @@
+//! The fork, join, fork engine, and the little report protocol on the pipe between the
+//! query process and the parent.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sched::setns;
+use nix::sys::prctl;
+use nix::sys::signal::{killpg, Signal};
+use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag, WaitStatus};
+use nix::unistd::{getpid, getppid, pipe2, read, setpgid, write, ForkResult, Pid};
+
+use crate::{sys, JoinPlan, NsError, NsType, ProcRoot};
+
+/// Exit status of a query process whose query panicked.
+const EXIT_PANICKED: i32 = 70;
+/// Exit status of a child that found its parent already gone.
+const EXIT_ORPHANED: i32 = 71;
+/// Exit status of a middle process that lost track of the query process.
+const EXIT_LOST_CHILD: i32 = 72;
+
+const TAG_RESULT: u8 = b'R';
+const TAG_QUERY_ERROR: u8 = b'Q';
+const TAG_JOIN_ERROR: u8 = b'J';
+const TAG_PROOF_ERROR: u8 = b'P';
+const TAG_FORK_ERROR: u8 = b'F';
+
+/// A query running in its target's namespaces, started by [`spawn`].
+pub struct RunningQuery {
+    middle: Pid,
+    report: OwnedFd,
+    finished: bool,
+}
+
+/// Forks the process that joins `plan`'s namespaces, which forks the process that runs
+/// `query` there.
+///
+/// `query` gets the inodes of the namespaces (those `plan` reports) that it is in, read from
+/// its own `/proc/thread-self/ns`, and returns either its result or an error, each as bytes
+/// for the parent.
+///
+/// The caller must be single-threaded; this is checked, not assumed. The process becomes a
+/// child subreaper so that it can reap a query process orphaned by a killed middle one.
+pub fn spawn<F>(plan: JoinPlan, proc: &ProcRoot, query: F) -> Result<RunningQuery, NsError>
+where
+    F: FnOnce(&[(NsType, u64)]) -> Result<Vec<u8>, Vec<u8>>,
+{
+    let threads = proc.own_thread_count().map_err(|errno| NsError::Sys {
+        call: "count threads",
+        errno,
+    })?;
+    if threads != 1 {
+        return Err(NsError::NotSingleThreaded(threads));
+    }
+    prctl::set_child_subreaper(true).map_err(|errno| NsError::Sys {
+        call: "PR_SET_CHILD_SUBREAPER",
+        errno,
+    })?;
+    let (report, report_writer) = pipe2(OFlag::O_CLOEXEC).map_err(|errno| NsError::Sys {
+        call: "pipe2",
+        errno,
+    })?;
+    let parent = getpid();
+    match sys::fork().map_err(|errno| NsError::Sys {
+        call: "fork",
+        errno,
+    })? {
+        ForkResult::Child => {
+            drop(report);
+            run_middle(parent, plan, proc, report_writer, query)
+        }
+        ForkResult::Parent { child } => {
+            drop(report_writer);
+            // Also done in the child; whichever runs first makes the group exist before
+            // anyone may need to signal it.
+            let _ = setpgid(child, child);
+            Ok(RunningQuery {
+                middle: child,
+                report,
+                finished: false,
+            })
+        }
+    }
+}
+
+/// The first child: joins the namespaces, then forks the query process and passes its
+/// exit status on. Never returns.
+fn run_middle<F>(
+    parent: Pid,
+    plan: JoinPlan,
+    proc: &ProcRoot,
+    report_writer: OwnedFd,
+    query: F,
+) -> !
+where
+    F: FnOnce(&[(NsType, u64)]) -> Result<Vec<u8>, Vec<u8>>,
+{
+    die_with(parent);
+    let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
+    // Processes inside the target must not be able to ptrace or read the memory of a
+    // process that came from outside with our credentials.
+    let _ = prctl::set_dumpable(false);
+    for namespace in &plan.joins {
+        if let Err(errno) = setns(namespace.file.as_fd(), namespace.kind.clone_flag()) {
+            let mut frame = vec![TAG_JOIN_ERROR, namespace.kind.index()];
+            frame.extend(errno_bytes(errno));
+            send_and_exit(&report_writer, &frame, 1);
+        }
+    }
+    let reported = plan.reported().to_vec();
+    drop(plan);
+    match sys::fork() {
+        Err(errno) => {
+            let mut frame = vec![TAG_FORK_ERROR];
+            frame.extend(errno_bytes(errno));
+            send_and_exit(&report_writer, &frame, 1)
+        }
+        Ok(ForkResult::Child) => run_query(&reported, proc, report_writer, query),
+        Ok(ForkResult::Parent { child }) => {
+            drop(report_writer);
+            loop {
+                match waitpid(child, None) {
+                    Ok(WaitStatus::Exited(_, code)) => sys::exit_now(code),
+                    Ok(WaitStatus::Signaled(_, signal, _)) => sys::exit_now(128 + signal as i32),
+                    Err(Errno::EINTR) | Ok(_) => continue,
+                    Err(_) => sys::exit_now(EXIT_LOST_CHILD),
+                }
+            }
+        }
+    }
+}
+
+/// The grandchild, a member of every joined namespace including the pid namespace.
+fn run_query<F>(reported: &[NsType], proc: &ProcRoot, report_writer: OwnedFd, query: F) -> !
+where
+    F: FnOnce(&[(NsType, u64)]) -> Result<Vec<u8>, Vec<u8>>,
+{
+    // getppid() cannot confirm the middle process is alive here: seen from inside a joined
+    // pid namespace our parent has no pid (0). If it died before this line, we end up
+    // reaped by the parent, the subreaper, once the query is done or the timeout hits.
+    let _ = prctl::set_pdeathsig(Signal::SIGKILL);
+    let mut inodes = Vec::with_capacity(reported.len());
+    for kind in reported {
+        match proc.own_namespace_inode(*kind) {
+            Ok(inode) => inodes.push((*kind, inode)),
+            Err(errno) => {
+                let mut frame = vec![TAG_PROOF_ERROR, kind.index()];
+                frame.extend(errno_bytes(errno));
+                send_and_exit(&report_writer, &frame, 1);
+            }
+        }
+    }
+    match catch_unwind(AssertUnwindSafe(|| query(&inodes))) {
+        Ok(Ok(result)) => send_and_exit(&report_writer, &framed(TAG_RESULT, result), 0),
+        Ok(Err(error)) => send_and_exit(&report_writer, &framed(TAG_QUERY_ERROR, error), 1),
+        Err(_) => sys::exit_now(EXIT_PANICKED),
+    }
+}
+
+/// Makes the calling child die with its parent, and exits if the parent is already gone.
+fn die_with(parent: Pid) {
+    let _ = prctl::set_pdeathsig(Signal::SIGKILL);
+    if getppid() != parent {
+        sys::exit_now(EXIT_ORPHANED);
+    }
+}
+
+fn framed(tag: u8, body: Vec<u8>) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(body.len() + 1);
+    frame.push(tag);
+    frame.extend(body);
+    frame
+}
+
+fn errno_bytes(errno: Errno) -> [u8; 4] {
+    (errno as i32).to_le_bytes()
+}
+
+fn send_and_exit(writer: &OwnedFd, mut frame: &[u8], code: i32) -> ! {
+    while !frame.is_empty() {
+        match write(writer, frame) {
+            Ok(written) => frame = &frame[written..],
+            Err(Errno::EINTR) => continue,
+            // The parent is gone or stopped reading; nobody is left to tell.
+            Err(_) => sys::exit_now(1),
+        }
+    }
+    sys::exit_now(code)
+}
+
+impl RunningQuery {
+    /// Reads the report to its end while the children run, then reaps every process the
+    /// query made. After `timeout` the children are killed.
+    pub fn wait(mut self, timeout: Duration) -> Result<Vec<u8>, NsError> {
+        let report = self.read_report(timeout);
+        let status = self.reap();
+        let report = report?;
+        interpret(status, report)
+    }
+
+    fn read_report(&self, timeout: Duration) -> Result<Vec<u8>, NsError> {
+        let deadline = Instant::now() + timeout;
+        let mut report = Vec::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                let _ = killpg(self.middle, Signal::SIGKILL);
+                return Err(NsError::Timeout(timeout));
+            }
+            let wait = PollTimeout::try_from(remaining).unwrap_or(PollTimeout::MAX);
+            let mut fds = [PollFd::new(self.report.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, wait) {
+                Ok(0) => continue,
+                Ok(_) => {}
+                Err(Errno::EINTR) => continue,
+                Err(errno) => {
+                    return Err(NsError::Sys {
+                        call: "poll",
+                        errno,
+                    })
+                }
+            }
+            match read(&self.report, &mut chunk) {
+                Ok(0) => return Ok(report),
+                Ok(n) => report.extend_from_slice(&chunk[..n]),
+                Err(Errno::EINTR | Errno::EAGAIN) => continue,
+                Err(errno) => {
+                    return Err(NsError::Sys {
+                        call: "read",
+                        errno,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Reaps the middle process, then anything left of its process group, so that no
+    /// zombie or stray query process outlives the call.
+    fn reap(&mut self) -> Result<WaitStatus, Errno> {
+        // Wait without reaping: while the middle process is a zombie its pid, and so its
+        // process group id, cannot be reused, so the group kill below cannot hit a stranger.
+        while let Err(Errno::EINTR) = waitid(
+            Id::Pid(self.middle),
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
+        ) {}
+        let _ = killpg(self.middle, Signal::SIGKILL);
+        let status = loop {
+            match waitpid(self.middle, None) {
+                Err(Errno::EINTR) => continue,
+                other => break other,
+            }
+        };
+        self.finished = true;
+        // A query process orphaned by a killed middle one comes to us as subreaper.
+        while let Ok(_) | Err(Errno::EINTR) = waitpid(None, Some(WaitPidFlag::__WALL)) {}
+        status
+    }
+}
+
+impl Drop for RunningQuery {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = killpg(self.middle, Signal::SIGKILL);
+            let _ = self.reap();
+        }
+    }
+}
+
+fn interpret(status: Result<WaitStatus, Errno>, report: Vec<u8>) -> Result<Vec<u8>, NsError> {
+    let status = status.map_err(|errno| NsError::Sys {
+        call: "waitpid",
+        errno,
+    })?;
+    let (tag, body) = match report.split_first() {
+        Some((tag, body)) => (Some(*tag), body),
+        None => (None, &[][..]),
+    };
+    match status {
+        WaitStatus::Exited(_, 0) if tag == Some(TAG_RESULT) => Ok(body.to_vec()),
+        WaitStatus::Exited(_, 0) => Err(NsError::MalformedReport),
+        WaitStatus::Exited(_, 1) => match tag {
+            Some(TAG_QUERY_ERROR) => Err(NsError::Query(body.to_vec())),
+            Some(TAG_JOIN_ERROR) => {
+                let (ns, errno) = namespace_errno(body)?;
+                Err(NsError::Join { ns, errno })
+            }
+            Some(TAG_PROOF_ERROR) => {
+                let (ns, errno) = namespace_errno(body)?;
+                Err(NsError::Proof { ns, errno })
+            }
+            Some(TAG_FORK_ERROR) => Err(NsError::Sys {
+                call: "fork into the target's pid namespace",
+                errno: decode_errno(body)?,
+            }),
+            _ => Err(NsError::Exited(1)),
+        },
+        WaitStatus::Exited(_, EXIT_PANICKED) => Err(NsError::Panicked),
+        WaitStatus::Exited(_, code) if code > 128 && code < 128 + 65 => {
+            Err(NsError::Killed(code - 128))
+        }
+        WaitStatus::Exited(_, code) => Err(NsError::Exited(code)),
+        WaitStatus::Signaled(_, signal, _) => Err(NsError::Killed(signal as i32)),
+        _ => Err(NsError::MalformedReport),
+    }
+}
+
+fn decode_errno(body: &[u8]) -> Result<Errno, NsError> {
+    let bytes: [u8; 4] = body.try_into().map_err(|_| NsError::MalformedReport)?;
+    Ok(Errno::from_raw(i32::from_le_bytes(bytes)))
+}
+
+fn namespace_errno(body: &[u8]) -> Result<(NsType, Errno), NsError> {
+    let (index, rest) = body.split_first().ok_or(NsError::MalformedReport)?;
+    let ns = NsType::from_index(*index).ok_or(NsError::MalformedReport)?;
+    Ok((ns, decode_errno(rest)?))
+}

@@ -1,0 +1,20 @@
+//! Namespace targets and the engine that runs a query inside them.
+//!
+//! The parent opens every namespace file up front, then forks. The child joins the
+//! namespaces (user first, mount last) and forks again, because joining a pid namespace
+//! only applies to children: the grandchild is the process that is really inside. The
+//! parent never calls `setns` itself, so its own namespaces never change.
+//!
+//! All `unsafe` code of nshelper lives in this crate's `sys` module.
+
+mod engine;
+mod error;
+mod kind;
+#[allow(unsafe_code)]
+mod sys;
+mod target;
+
+pub use engine::{spawn, RunningQuery};
+pub use error::NsError;
+pub use kind::NsType;
+pub use target::{JoinPlan, ProcRoot};

@@ -1,0 +1,213 @@
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::AtFlags;
+use nix::fcntl::{open, openat, OFlag};
+use nix::sys::stat::{fstat, fstatat, FileStat, Mode, SFlag};
+
+use crate::{sys, NsError, NsType};
+
+/// `/proc` as the helper saw it at start.
+///
+/// Kept open so that the query process, after joining a mount namespace with another (or
+/// no) `/proc`, can still read its own namespaces through the helper's `/proc`.
+pub struct ProcRoot {
+    dir: OwnedFd,
+}
+
+impl ProcRoot {
+    pub fn open() -> Result<Self, NsError> {
+        let dir = open(
+            "/proc",
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(NsError::Proc)?;
+        Ok(ProcRoot { dir })
+    }
+
+    /// The inode of the namespace of `kind` that the calling thread is in.
+    pub fn own_namespace_inode(&self, kind: NsType) -> Result<u64, Errno> {
+        let path = format!("thread-self/ns/{}", kind.name());
+        fstatat(self.dir.as_fd(), path.as_str(), AtFlags::empty()).map(|st| st.st_ino)
+    }
+
+    /// The number of threads of the calling process.
+    pub fn own_thread_count(&self) -> Result<usize, Errno> {
+        let fd = openat(
+            self.dir.as_fd(),
+            "self/status",
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        let status = std::io::read_to_string(std::fs::File::from(fd))
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("Threads:"))
+            .and_then(|count| count.trim().parse().ok())
+            .ok_or(Errno::EINVAL)
+    }
+
+    fn open_in(&self, path: &str, flags: OFlag) -> Result<OwnedFd, Errno> {
+        openat(
+            self.dir.as_fd(),
+            path,
+            flags | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+    }
+}
+
+/// A namespace file opened before anything changed, and its type.
+pub(crate) struct OpenedNamespace {
+    pub(crate) kind: NsType,
+    pub(crate) file: OwnedFd,
+}
+
+/// Everything the child needs to enter a target: namespace files opened up front, in the
+/// order they are to be joined, and which namespaces the query process reports.
+pub struct JoinPlan {
+    pub(crate) joins: Vec<OpenedNamespace>,
+    reported: Vec<NsType>,
+}
+
+/// Reported for every target: the network namespace that was listed and the pid and mount
+/// namespaces that show where the query process really was.
+const ALWAYS_REPORTED: [NsType; 3] = [NsType::Net, NsType::Pid, NsType::Mnt];
+
+impl JoinPlan {
+    /// Stay in the helper's own namespaces.
+    pub fn own_namespaces() -> Self {
+        JoinPlan {
+            joins: Vec::new(),
+            reported: ALWAYS_REPORTED.to_vec(),
+        }
+    }
+
+    /// The namespaces of `kinds` of process (or thread) `pid`.
+    pub fn for_process(proc: &ProcRoot, pid: u32, kinds: &[NsType]) -> Result<Self, NsError> {
+        let raw_pid = libc::pid_t::try_from(pid).map_err(|_| NsError::NoSuchProcess { pid })?;
+        // Pinning the process first means the files opened below can be checked to belong
+        // to it, and not to a process that reused its number.
+        let pidfd = match sys::pidfd_open(raw_pid, 0) {
+            // Not a thread-group leader: it may be a thread that moved on its own.
+            Err(Errno::EINVAL) => sys::pidfd_open(raw_pid, sys::PIDFD_THREAD),
+            other => other,
+        }
+        .map_err(|errno| match errno {
+            Errno::ESRCH | Errno::EINVAL => NsError::NoSuchProcess { pid },
+            errno => NsError::Pin { pid, errno },
+        })?;
+
+        let mut wanted = kinds.to_vec();
+        wanted.sort();
+        wanted.dedup();
+        let mut joins = Vec::with_capacity(wanted.len());
+        for kind in &wanted {
+            let relative = format!("{pid}/ns/{}", kind.name());
+            let file = proc.open_in(&relative, OFlag::O_RDONLY).map_err(|errno| {
+                if errno == Errno::ENOENT && sys::pidfd_alive(pidfd.as_fd()).is_err() {
+                    NsError::ProcessExited { pid }
+                } else {
+                    NsError::Open {
+                        path: PathBuf::from(format!("/proc/{relative}")),
+                        errno,
+                    }
+                }
+            })?;
+            // setns into the user namespace one is already in fails, and is not needed.
+            if *kind == NsType::User && same_namespace(proc, &file, NsType::User)? {
+                continue;
+            }
+            joins.push(OpenedNamespace { kind: *kind, file });
+        }
+        if sys::pidfd_alive(pidfd.as_fd()).is_err() {
+            return Err(NsError::ProcessExited { pid });
+        }
+        let mut reported = ALWAYS_REPORTED.to_vec();
+        reported.extend(wanted.iter().filter(|k| **k != NsType::User));
+        reported.sort();
+        reported.dedup();
+        Ok(JoinPlan { joins, reported })
+    }
+
+    /// A network namespace file: `/run/netns/NAME`, `/proc/PID/ns/net` or a bind mount.
+    pub fn for_netns_file(proc: &ProcRoot, path: &Path) -> Result<Self, NsError> {
+        let file = open_namespace_file(proc, path)?;
+        let raw_type = sys::namespace_type(file.as_fd()).map_err(|errno| match errno {
+            Errno::ENOTTY | Errno::EINVAL => NsError::NotNamespace {
+                path: path.to_owned(),
+            },
+            errno => NsError::Open {
+                path: path.to_owned(),
+                errno,
+            },
+        })?;
+        if raw_type != NsType::Net.clone_flag().bits() {
+            let found = NsType::from_clone_flag(raw_type)
+                .map(|k| k.name().to_owned())
+                .unwrap_or_else(|| format!("{raw_type:#x}"));
+            return Err(NsError::WrongType {
+                path: path.to_owned(),
+                found,
+                wanted: NsType::Net,
+            });
+        }
+        Ok(JoinPlan {
+            joins: vec![OpenedNamespace {
+                kind: NsType::Net,
+                file,
+            }],
+            reported: ALWAYS_REPORTED.to_vec(),
+        })
+    }
+
+    /// The namespace types the query process reports inodes for.
+    pub fn reported(&self) -> &[NsType] {
+        &self.reported
+    }
+}
+
+/// Opens a file that should be a namespace without side effects: a FIFO or a device named
+/// by mistake must not block or be opened for real.
+fn open_namespace_file(proc: &ProcRoot, path: &Path) -> Result<OwnedFd, NsError> {
+    let open_error = |errno| NsError::Open {
+        path: path.to_owned(),
+        errno,
+    };
+    let handle = open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).map_err(open_error)?;
+    let stat = fstat(handle.as_fd()).map_err(open_error)?;
+    if !is_regular(&stat) {
+        return Err(NsError::NotNamespace {
+            path: path.to_owned(),
+        });
+    }
+    // Reopening the O_PATH handle opens the very inode checked above, even if the path has
+    // changed since.
+    let reopen = format!("self/fd/{}", handle.as_raw_fd());
+    proc.open_in(&reopen, OFlag::O_RDONLY | OFlag::O_NOCTTY)
+        .map_err(open_error)
+}
+
+fn is_regular(stat: &FileStat) -> bool {
+    SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFREG
+}
+
+fn same_namespace(proc: &ProcRoot, file: &OwnedFd, kind: NsType) -> Result<bool, NsError> {
+    let theirs = fstat(file.as_fd()).map_err(|errno| NsError::Sys {
+        call: "fstat",
+        errno,
+    })?;
+    let ours = fstatat(
+        proc.dir.as_fd(),
+        format!("self/ns/{}", kind.name()).as_str(),
+        AtFlags::empty(),
+    )
+    .map_err(|errno| NsError::Sys {
+        call: "stat own namespace",
+        errno,
+    })?;
+    Ok((theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino))
+}
