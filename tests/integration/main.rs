@@ -1,1 +1,6 @@
+//! Integration tests: run the built `nshelper` against real namespaces, veths and processes
+//! in private worlds made with unshare, and compare it with iproute2 and util-linux run in
+//! the same namespace.
 
+mod util;
+mod engine;

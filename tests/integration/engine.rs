@@ -1,0 +1,1 @@
+//! Engine fault tests: filled in below.
