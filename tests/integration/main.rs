@@ -2,5 +2,6 @@
 //! in private worlds made with unshare, and compare it with iproute2 and util-linux run in
 //! the same namespace.
 
-mod util;
 mod engine;
+mod links;
+mod util;

@@ -1,7 +1,7 @@
 //! Shared machinery: find the built binaries, make a private world with unshare, run a
 //! scene script in it, and read back what it wrote.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -12,7 +12,10 @@ use serde_json::Value;
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let deps = exe.parent().expect("deps directory");
-    let dir = deps.parent().expect("target profile directory").to_path_buf();
+    let dir = deps
+        .parent()
+        .expect("target profile directory")
+        .to_path_buf();
     dir
 }
 
@@ -64,7 +67,8 @@ ip link set lo up
 
 # Starts a container-like process and prints its pid: the child of the unshare process.
 start_container() {
-  unshare --net --pid --mount --uts --fork --mount-proc sleep 600 &
+  # Its output must not hold the pipe of a $(start_container) substitution open.
+  unshare --net --pid --mount --uts --fork --mount-proc sleep 600 </dev/null >/dev/null 2>&1 &
   local launcher=$! pid=""
   for _ in $(seq 400); do
     pid=$(tr -d ' ' </proc/$launcher/task/$launcher/children 2>/dev/null || true)
@@ -83,6 +87,27 @@ run_nshelper() {
   local rc=0
   "$NSHELPER" "$@" >"$OUT/$name.out" 2>"$OUT/$name.err" || rc=$?
   echo "$rc" >"$OUT/$name.rc"
+}
+
+# snapshot NAME IP... -- NSHELPER-ARGS...: runs nshelper, then `IP... -j -d link` as the
+# oracle, into $OUT/NAME.{out,err,rc} and $OUT/NAME.ip.json; again until `IP... -j link`
+# reads the same before and after, so that a carrier or operstate change in flight cannot
+# make the two disagree. (`-d` output holds bridge timers, which never settle.)
+snapshot() {
+  local name=$1; shift
+  local ip=()
+  while [ "$1" != "--" ]; do ip+=("$1"); shift; done
+  shift
+  for _ in $(seq 50); do
+    "${ip[@]}" -j link >"$OUT/$name.ip.before"
+    run_nshelper "$name" "$@"
+    "${ip[@]}" -j -d link >"$OUT/$name.ip.json"
+    "${ip[@]}" -j link >"$OUT/$name.ip.after"
+    cmp -s "$OUT/$name.ip.before" "$OUT/$name.ip.after" && return 0
+    sleep 0.2
+  done
+  echo "the links of $name never settled" >&2
+  return 1
 }
 
 # save NAME COMMAND...: the command's stdout goes to $OUT/NAME.
@@ -111,7 +136,7 @@ impl World {
         ));
         std::fs::create_dir_all(&out).expect("create output directory");
         let output = Command::new("timeout")
-            .args(["--kill-after=10", "600"])
+            .args(["--kill-after=10", "180"])
             .args([
                 "unshare",
                 "--net",
@@ -175,7 +200,9 @@ impl World {
     pub fn inode(&self, name: &str) -> u64 {
         let text = self.read(name);
         let digits: String = text.chars().filter(char::is_ascii_digit).collect();
-        digits.parse().unwrap_or_else(|_| panic!("no inode in {text:?}"))
+        digits
+            .parse()
+            .unwrap_or_else(|_| panic!("no inode in {text:?}"))
     }
 }
 
@@ -260,6 +287,71 @@ pub fn parse_ip_json(bytes: &[u8]) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("cannot parse ip output ({e}): {text}"))
 }
 
-pub fn write_file(path: &Path, contents: &str) {
-    std::fs::write(path, contents).expect("write file");
+/// Asserts that nshelper's links equal `ip -j -d link` from the same namespace on every field
+/// the contract shares with it.
+pub fn assert_links_match_ip(ours: &Value, ip: &Value) {
+    assert_links_match_ip_where(ours, ip, |_| true);
+}
+
+/// As [`assert_links_match_ip`], for the links of `ip` that `wanted` selects; the others
+/// still serve to turn names into indexes.
+pub fn assert_links_match_ip_where(ours: &Value, ip: &Value, wanted: impl Fn(&Value) -> bool) {
+    let ours = ours.as_array().expect("links array");
+    let ip_all = ip.as_array().expect("ip link array");
+    let ip: Vec<&Value> = ip_all.iter().filter(|l| wanted(l)).collect();
+    let ours_indexes: Vec<u64> = ours
+        .iter()
+        .map(|l| l["ifindex"].as_u64().unwrap())
+        .collect();
+    let mut ip_indexes: Vec<u64> = ip.iter().map(|l| l["ifindex"].as_u64().unwrap()).collect();
+    ip_indexes.sort_unstable();
+    assert_eq!(ours_indexes, ip_indexes, "ifindexes differ");
+    let index_of = |name: &Value| -> Value {
+        ip_all
+            .iter()
+            .find(|l| &l["ifname"] == name)
+            .map(|l| l["ifindex"].clone())
+            .unwrap_or(Value::Null)
+    };
+    for &theirs in &ip {
+        let link = ours
+            .iter()
+            .find(|l| l["ifindex"] == theirs["ifindex"])
+            .unwrap();
+        let context = format!("ours: {link}\nip: {theirs}");
+        assert_eq!(link["ifname"], theirs["ifname"], "{context}");
+        assert_eq!(link["mtu"], theirs["mtu"], "{context}");
+        assert_eq!(link["operstate"], theirs["operstate"], "{context}");
+        assert_eq!(link["flags"], theirs["flags"], "{context}");
+        let address = theirs.get("address").cloned().unwrap_or(Value::Null);
+        assert_eq!(link["address"], address, "{context}");
+        let kind = theirs["linkinfo"]
+            .get("info_kind")
+            .cloned()
+            .unwrap_or(Value::Null);
+        assert_eq!(link["kind"], kind, "{context}");
+        let master = theirs.get("master").map_or(Value::Null, index_of);
+        assert_eq!(link["master"], master, "{context}");
+        // ip names a lower link in the same namespace, and gives the index of one elsewhere.
+        let lower = match (theirs.get("link_index"), theirs.get("link")) {
+            (Some(index), _) => index.clone(),
+            (None, Some(name)) if !name.is_null() => index_of(name),
+            _ => Value::Null,
+        };
+        if !lower.is_null() {
+            assert_eq!(link["link_index"], lower, "{context}");
+        }
+        let netnsid = theirs.get("link_netnsid").cloned().unwrap_or(Value::Null);
+        assert_eq!(link["link_netnsid"], netnsid, "{context}");
+    }
+}
+
+/// The link called `name` in a links array.
+pub fn link_named<'a>(links: &'a Value, name: &str) -> &'a Value {
+    links
+        .as_array()
+        .expect("links array")
+        .iter()
+        .find(|l| l["ifname"] == name)
+        .unwrap_or_else(|| panic!("no link {name} in {links}"))
 }

@@ -97,7 +97,7 @@ mod tests {
 
     #[test]
     fn user_is_joined_first_and_mount_last() {
-        let mut kinds = vec![NsType::Mnt, NsType::Net, NsType::User, NsType::Pid];
+        let mut kinds = [NsType::Mnt, NsType::Net, NsType::User, NsType::Pid];
         kinds.sort();
         assert_eq!(kinds.first(), Some(&NsType::User));
         assert_eq!(kinds.last(), Some(&NsType::Mnt));

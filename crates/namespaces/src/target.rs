@@ -127,7 +127,7 @@ impl JoinPlan {
             return Err(NsError::ProcessExited { pid });
         }
         let mut reported = ALWAYS_REPORTED.to_vec();
-        reported.extend(wanted.iter().filter(|k| **k != NsType::User));
+        reported.extend(wanted.iter().copied());
         reported.sort();
         reported.dedup();
         Ok(JoinPlan { joins, reported })
