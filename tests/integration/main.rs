@@ -3,5 +3,7 @@
 //! the same namespace.
 
 mod engine;
+mod errors;
 mod links;
+mod scale;
 mod util;

@@ -1,0 +1,58 @@
+//! Large namespaces come back whole.
+
+use std::collections::HashMap;
+
+use crate::util::{require_root, World};
+
+#[test]
+fn a_namespace_with_5000_links_comes_back_whole() {
+    if !require_root("a_namespace_with_5000_links_comes_back_whole") {
+        return;
+    }
+    let world = World::run(
+        "5000-links",
+        r#"
+        ip netns add big
+        for i in $(seq 1 2500); do echo "link add name va$i type veth peer name vb$i"; done >"$OUT/batch"
+        ip -n big -batch "$OUT/batch"
+        snapshot big ip -n big -- query links --netns big
+        "#,
+    );
+    let run = world.nshelper_run("big");
+    // Far more than a pipe buffer: the parent must read while the children write.
+    assert!(run.stdout.len() > 1 << 20, "{} bytes", run.stdout.len());
+    let result = run.only_result();
+    let links = result["links"].as_array().unwrap();
+    let ip = world.ip_json("big.ip.json");
+    let ip = ip.as_array().unwrap();
+    assert_eq!(ip.len(), 5001);
+    assert_eq!(links.len(), ip.len());
+
+    let ours: HashMap<u64, &serde_json::Value> = links
+        .iter()
+        .map(|l| (l["ifindex"].as_u64().unwrap(), l))
+        .collect();
+    let names: HashMap<u64, &str> = ip
+        .iter()
+        .map(|l| {
+            (
+                l["ifindex"].as_u64().unwrap(),
+                l["ifname"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    for theirs in ip {
+        let index = theirs["ifindex"].as_u64().unwrap();
+        let link = ours.get(&index).expect("every ifindex");
+        assert_eq!(link["ifname"], theirs["ifname"]);
+        assert_eq!(link["address"], theirs["address"]);
+        assert_eq!(link["operstate"], theirs["operstate"]);
+        if let Some(peer_name) = theirs.get("link").and_then(|n| n.as_str()) {
+            // Every veth's peer is in the same namespace and named.
+            let peer = &link["peer"];
+            assert_eq!(peer["ifname"], peer_name);
+            assert_eq!(names[&peer["ifindex"].as_u64().unwrap()], peer_name);
+            assert_eq!(peer["netns"], result["namespaces"]["net"]);
+        }
+    }
+}
