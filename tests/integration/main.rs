@@ -5,5 +5,6 @@
 mod engine;
 mod errors;
 mod links;
+mod project;
 mod scale;
 mod util;
