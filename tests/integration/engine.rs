@@ -1,1 +1,362 @@
-//! Engine fault tests: filled in below.
+//! The fork/setns/fork engine against real misbehaving queries, through the test-only
+//! `engine-fault` binary (tests/src/bin/engine-fault.rs): every way a query process can end
+//! must come back as the right `NsError`, a big result must not deadlock the pipe, the
+//! timeout must be honoured, and no process may be left behind.
+//!
+//! The queries run in engine-fault's own namespaces, so none of this needs root. Each run
+//! goes through `timeout 60`, so an engine that hangs fails the test instead of hanging it,
+//! and writes to files rather than pipes, so a process left behind cannot keep the test
+//! waiting for end of file. Nothing here measures time.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::{json, Value};
+
+use crate::util;
+
+/// The size of the `ok-huge` result: 128 times a default pipe buffer.
+const HUGE_LEN: usize = 8 << 20;
+/// The size of the `query-error-huge` error.
+const HUGE_ERROR_LEN: usize = 1 << 20;
+
+/// What one engine-fault run printed.
+struct Run {
+    doc: Value,
+    stderr: String,
+}
+
+/// Runs `engine-fault MODE OPTIONS...` and checks what every mode must leave behind:
+/// exactly one line of JSON, no child process, no stray process anywhere that came from
+/// the run, and no descriptor more than before.
+fn run(mode: &str, options: &[&str]) -> Run {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let tag = format!(
+        "engine-fault-test-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let dir = std::env::temp_dir().join(&tag);
+    std::fs::create_dir_all(&dir).expect("create output directory");
+    let stdout_path = dir.join("stdout");
+    let stderr_path = dir.join("stderr");
+    let status = Command::new("timeout")
+        .args(["--kill-after=5", "60"])
+        .arg(util::workspace_bin("engine-fault"))
+        .arg(mode)
+        .args(options)
+        .args(["--tag", &tag])
+        .stdin(Stdio::null())
+        .stdout(File::create(&stdout_path).expect("create stdout file"))
+        .stderr(File::create(&stderr_path).expect("create stderr file"))
+        .status()
+        .expect("run timeout engine-fault");
+    let stdout = std::fs::read_to_string(&stdout_path).expect("read stdout");
+    let stderr = std::fs::read_to_string(&stderr_path).expect("read stderr");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // Every process forked from engine-fault, and every sleeper it starts, has the tag in
+    // its command line. Killed before asserting, so a failure leaves nothing running.
+    let survivors = kill_tagged(&tag);
+    assert!(
+        survivors.is_empty(),
+        "engine-fault {mode}: processes outlived it (killed now): {survivors:?}\nstderr: {stderr}"
+    );
+    assert!(
+        status.success(),
+        "engine-fault {mode} failed ({status}; status 124 means it hung until `timeout` \
+         killed it)\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "engine-fault {mode} must print one line:\n{stdout}"
+    );
+    let doc: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("engine-fault {mode} printed invalid JSON ({e}): {stdout}"));
+    assert_eq!(doc["mode"], mode, "{doc}");
+    assert_eq!(doc["leftover_children"], 0, "children left: {doc}");
+    assert_eq!(doc["wait_any"], "ECHILD", "children left: {doc}");
+    assert!(doc["fds_before"].is_u64(), "{doc}");
+    assert_eq!(
+        doc["fds_before"], doc["fds_after"],
+        "descriptors leaked: {doc}"
+    );
+    Run { doc, stderr }
+}
+
+/// Kills (SIGKILL) every process with `tag` as an argument, and returns what it found.
+fn kill_tagged(tag: &str) -> Vec<(i32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("list /proc").flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        if cmdline.split(|b| *b == 0).any(|arg| arg == tag.as_bytes()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            let printable = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            found.push((pid, printable));
+        }
+    }
+    found
+}
+
+/// Asserts that `wait` returned `Ok` and returns the document.
+fn ok(run: &Run) -> &Value {
+    assert_eq!(
+        run.doc["outcome"], "ok",
+        "{}\nstderr: {}",
+        run.doc, run.stderr
+    );
+    &run.doc
+}
+
+/// Asserts that `wait` returned exactly the error whose `Debug` form is `debug`.
+fn error(run: &Run, variant: &str, debug: &str) {
+    let doc = &run.doc;
+    assert_eq!(doc["outcome"], "error", "{doc}\nstderr: {}", run.stderr);
+    assert_eq!(doc["error"], variant, "{doc}\nstderr: {}", run.stderr);
+    assert_eq!(doc["debug"], debug, "{doc}\nstderr: {}", run.stderr);
+    assert!(
+        doc["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{doc}"
+    );
+}
+
+/// The bytes engine-fault's `ok-huge` and `query-error-huge` send (its `pattern`): an
+/// xorshift64 stream, so a lost, repeated or reordered chunk changes the checksum.
+fn pattern(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 32) as u8
+        })
+        .collect()
+}
+
+/// 64-bit FNV-1a, as engine-fault prints it.
+fn fnv1a(bytes: &[u8]) -> String {
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
+fn own_namespace_inode(kind: &str) -> u64 {
+    let link = std::fs::read_link(PathBuf::from("/proc/self/ns").join(kind))
+        .unwrap_or_else(|e| panic!("readlink /proc/self/ns/{kind}: {e}"));
+    let text = link.to_string_lossy();
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no inode in {text:?}"))
+}
+
+#[test]
+fn ok_small_result_arrives_intact() {
+    let run = run("ok-small", &[]);
+    let doc = ok(&run);
+    assert_eq!(doc["text"], "hello", "{doc}");
+    assert_eq!(doc["len"], 5, "{doc}");
+}
+
+/// An empty result is a result (just the tag on the pipe), not a missing report.
+#[test]
+fn ok_empty_result_is_not_a_malformed_report() {
+    let run = run("ok-empty", &[]);
+    let doc = ok(&run);
+    assert_eq!(doc["len"], 0, "{doc}");
+}
+
+/// 8 MiB cannot sit in a pipe: the parent must read while the query process writes and
+/// reap only after end of file, or both block until `timeout` kills the run.
+#[test]
+fn ok_huge_result_is_read_whole_without_deadlock() {
+    let run = run("ok-huge", &[]);
+    let doc = ok(&run);
+    assert_eq!(doc["len"], HUGE_LEN, "{doc}");
+    assert_eq!(doc["fnv"], fnv1a(&pattern(HUGE_LEN)), "{doc}");
+    assert_eq!(doc["matches_pattern"], true, "{doc}");
+}
+
+#[test]
+fn query_error_comes_back_as_query_with_its_bytes() {
+    let run = run("query-error", &[]);
+    error(&run, "Query", "Query([98, 111, 111, 109])");
+    assert_eq!(run.doc["query_text"], "boom", "{}", run.doc);
+}
+
+/// A query error bigger than the pipe buffer is read whole too.
+#[test]
+fn huge_query_error_is_read_whole_without_deadlock() {
+    let run = run("query-error-huge", &[]);
+    let doc = &run.doc;
+    assert_eq!(doc["outcome"], "error", "{doc}");
+    assert_eq!(doc["error"], "Query", "{doc}");
+    assert_eq!(doc["query_len"], HUGE_ERROR_LEN, "{doc}");
+    assert_eq!(doc["query_fnv"], fnv1a(&pattern(HUGE_ERROR_LEN)), "{doc}");
+}
+
+#[test]
+fn panic_is_reported_as_panicked() {
+    let run = run("panic", &[]);
+    // The query really ran and panicked: its message is on stderr.
+    assert!(
+        run.stderr.contains("deliberate panic in the query"),
+        "stderr: {}",
+        run.stderr
+    );
+    if run.doc["panic_strategy"] == "unwind" {
+        error(&run, "Panicked", "Panicked");
+    } else {
+        // Built with `panic = "abort"` (the release profile), a panic is an abort.
+        assert_eq!(run.doc["panic_strategy"], "abort", "{}", run.doc);
+        error(&run, "Killed", "Killed(6)");
+    }
+}
+
+#[test]
+fn abort_is_reported_as_killed_by_sigabrt() {
+    let run = run("abort", &[]);
+    error(&run, "Killed", "Killed(6)");
+}
+
+#[test]
+fn sigsegv_is_reported_as_killed_by_sigsegv() {
+    let run = run("segv", &[]);
+    error(&run, "Killed", "Killed(11)");
+}
+
+#[test]
+fn sigkill_is_reported_as_killed_by_sigkill() {
+    let run = run("kill-self", &[]);
+    error(&run, "Killed", "Killed(9)");
+}
+
+/// The standard library turns a stack overflow into an abort.
+#[test]
+fn stack_overflow_is_reported_as_killed_by_sigabrt() {
+    let run = run("stack-overflow", &[]);
+    assert!(
+        run.stderr.contains("overflowed its stack"),
+        "stderr: {}",
+        run.stderr
+    );
+    error(&run, "Killed", "Killed(6)");
+}
+
+/// `process::exit` inside the query skips the report; its status is passed on.
+#[test]
+fn exit_inside_the_query_is_reported_with_its_status() {
+    let run = run("exit-3", &[]);
+    error(&run, "Exited", "Exited(3)");
+}
+
+/// Status 1 is also what the engine uses for reported failures: without a report it must
+/// still be a plain exit, not a decoding error.
+#[test]
+fn exit_1_without_a_report_is_a_plain_exit() {
+    let run = run("exit-1", &[]);
+    error(&run, "Exited", "Exited(1)");
+}
+
+/// Status 0 without a result must not pass for success.
+#[test]
+fn exit_0_without_a_report_is_a_malformed_report() {
+    let run = run("exit-0", &[]);
+    error(&run, "MalformedReport", "MalformedReport");
+}
+
+/// A query that sleeps for 600 s: `wait` must give up after the timeout, kill the query
+/// process and its parent, and reap both. A broken timeout makes `timeout 60` kill the run;
+/// a query process left alive is found by its tag.
+#[test]
+fn hanging_query_times_out_and_is_killed() {
+    let run = run("hang", &["--timeout-ms", "500"]);
+    error(&run, "Timeout", "Timeout(500ms)");
+}
+
+/// Dropping a `RunningQuery` without waiting kills and reaps a query that would sleep for
+/// 600 s.
+#[test]
+fn dropping_a_running_query_kills_and_reaps_it() {
+    let run = run("drop", &[]);
+    assert_eq!(run.doc["outcome"], "dropped", "{}", run.doc);
+}
+
+/// The query process kills its parent (the middle process) with SIGKILL and sleeps: it
+/// must die with it (parent-death signal) and be reaped by the caller as subreaper, and
+/// the caller must report the middle process's death. If the query process lingered, the
+/// pipe would stay open and the run would end in a timeout after 30 s instead.
+#[test]
+fn killed_middle_process_takes_the_query_process_with_it() {
+    let run = run("kill-middle", &[]);
+    error(&run, "Killed", "Killed(9)");
+}
+
+/// A query that leaves a process running in its process group and returns: the result
+/// still arrives, and that process is killed and reaped.
+#[test]
+fn background_process_of_a_query_is_killed_and_reaped() {
+    let run = run("background", &[]);
+    let doc = ok(&run);
+    assert_eq!(doc["text"], "started a background process", "{doc}");
+}
+
+/// spawn refuses to fork a process with another thread, which could hold a lock forever
+/// in the child.
+#[test]
+fn second_thread_is_refused() {
+    let run = run("threads", &[]);
+    error(&run, "NotSingleThreaded", "NotSingleThreaded(2)");
+}
+
+/// The query gets the inodes of the namespaces its process is in: with no namespace to
+/// join, those of engine-fault, which runs in the test's namespaces.
+#[test]
+fn query_gets_the_inodes_of_its_own_namespaces() {
+    let run = run("namespaces", &[]);
+    let doc = ok(&run);
+    let expected = format!(
+        "net={},pid={},mnt={}",
+        own_namespace_inode("net"),
+        own_namespace_inode("pid"),
+        own_namespace_inode("mnt")
+    );
+    assert_eq!(doc["text"], json!(expected), "{doc}");
+}
+
+/// A real setns failure in the middle process: engine-fault opens its own network
+/// namespace, then gives up its privileges (a spare uid for root, a new user namespace
+/// otherwise), so joining it is refused.
+#[test]
+fn setns_failure_is_reported_as_join_with_its_errno() {
+    let run = run("join-denied", &[]);
+    error(&run, "Join", "Join { ns: Net, errno: EPERM }");
+}
+
+/// A real fork failure in the middle process: as a user that runs nothing else and with
+/// RLIMIT_NPROC at 2, the middle process can be forked but the query process cannot.
+#[test]
+fn failed_second_fork_is_reported_with_its_errno() {
+    let run = run("fork-limit", &[]);
+    error(
+        &run,
+        "Sys",
+        "Sys { call: \"fork into the target's pid namespace\", errno: EAGAIN }",
+    );
+}
