@@ -34,6 +34,24 @@ struct Run {
 /// exactly one line of JSON, no child process, no stray process anywhere that came from
 /// the run, and no descriptor more than before.
 fn run(mode: &str, options: &[&str]) -> Run {
+    let (run, survivors) = run_allowing_survivors(mode, options);
+    assert!(
+        survivors.is_empty(),
+        "engine-fault {mode}: processes outlived it (killed now): {survivors:?}\nstderr: {}",
+        run.stderr
+    );
+    assert_eq!(
+        run.doc["leftover_children"], 0,
+        "children left: {}",
+        run.doc
+    );
+    assert_eq!(run.doc["wait_any"], "ECHILD", "children left: {}", run.doc);
+    run
+}
+
+/// Runs engine-fault MODE and returns its report and the processes that outlived it (killed
+/// by then), without judging them.
+fn run_allowing_survivors(mode: &str, options: &[&str]) -> (Run, Vec<(i32, String)>) {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let tag = format!(
         "engine-fault-test-{}-{}",
@@ -63,10 +81,6 @@ fn run(mode: &str, options: &[&str]) -> Run {
     // its command line. Killed before asserting, so a failure leaves nothing running.
     let survivors = kill_tagged(&tag);
     assert!(
-        survivors.is_empty(),
-        "engine-fault {mode}: processes outlived it (killed now): {survivors:?}\nstderr: {stderr}"
-    );
-    assert!(
         status.success(),
         "engine-fault {mode} failed ({status}; status 124 means it hung until `timeout` \
          killed it)\nstdout: {stdout}\nstderr: {stderr}"
@@ -79,14 +93,12 @@ fn run(mode: &str, options: &[&str]) -> Run {
     let doc: Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("engine-fault {mode} printed invalid JSON ({e}): {stdout}"));
     assert_eq!(doc["mode"], mode, "{doc}");
-    assert_eq!(doc["leftover_children"], 0, "children left: {doc}");
-    assert_eq!(doc["wait_any"], "ECHILD", "children left: {doc}");
     assert!(doc["fds_before"].is_u64(), "{doc}");
     assert_eq!(
         doc["fds_before"], doc["fds_after"],
         "descriptors leaked: {doc}"
     );
-    Run { doc, stderr }
+    (Run { doc, stderr }, survivors)
 }
 
 /// Kills (SIGKILL) every process with `tag` as an argument, and returns what it found.
@@ -358,5 +370,55 @@ fn failed_second_fork_is_reported_with_its_errno() {
         &run,
         "Sys",
         "Sys { call: \"fork into the target's pid namespace\", errno: EAGAIN }",
+    );
+}
+
+#[test]
+fn real_time_signal_is_reported_with_its_number() {
+    // nix cannot name signals above 31; the raw wait status still carries them.
+    let run = run("rt-signal", &[]);
+    error(&run, "Killed", "Killed(40)");
+}
+
+#[test]
+fn middle_process_killed_by_a_real_time_signal_is_reported_with_its_number() {
+    let run = run("kill-middle-rt", &[]);
+    error(&run, "Killed", "Killed(40)");
+}
+
+#[test]
+fn other_children_of_the_caller_are_left_alone() {
+    let run = run("foreign-child", &["--sleep-secs", "2"]);
+    ok(&run);
+    assert_eq!(run.doc["foreign_child"], "running", "{}", run.doc);
+}
+
+#[test]
+fn a_timeout_too_long_to_represent_means_no_deadline() {
+    let run = run("ok-small", &["--timeout-secs", "18446744073709551615"]);
+    assert_eq!(ok(&run)["text"], "hello");
+}
+
+#[test]
+fn a_daemon_that_escaped_the_process_group_cannot_hold_the_result_back() {
+    // It holds the report pipe open for 30 s; the result must come when the query ends,
+    // not when the daemon does (the outer `timeout 60` would catch a wait for it).
+    let (run, survivors) = run_allowing_survivors("escape", &["--sleep-secs", "30"]);
+    assert_eq!(ok(&run)["text"], "started a daemon");
+    // The daemon left the query's process group and session, so the group kill misses it:
+    // a known limit, harmless for nshelper, whose queries start no processes.
+    assert_eq!(survivors.len(), 1, "{survivors:?}");
+    assert!(survivors[0].1.contains("sleeper-setsid"), "{survivors:?}");
+}
+
+#[test]
+fn a_daemon_that_escaped_the_process_group_cannot_stop_the_timeout() {
+    let (run, survivors) = run_allowing_survivors("escape-hang", &["--timeout-ms", "500"]);
+    error(&run, "Timeout", "Timeout(500ms)");
+    assert!(
+        survivors
+            .iter()
+            .all(|(_, cmd)| cmd.contains("sleeper-setsid")),
+        "{survivors:?}"
     );
 }

@@ -11,10 +11,11 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::setns;
 use nix::sys::prctl;
 use nix::sys::signal::{killpg, Signal};
-use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag, WaitStatus};
+use nix::sys::wait::{waitid, Id, WaitPidFlag};
 use nix::unistd::{getpid, getppid, pipe2, read, setpgid, write, ForkResult, Pid};
 
-use crate::{sys, JoinPlan, NsError, NsType, ProcRoot};
+use crate::sys::{self, ChildExit};
+use crate::{JoinPlan, NsError, NsType, ProcRoot};
 
 /// Exit status of a query process whose query panicked.
 const EXIT_PANICKED: i32 = 70;
@@ -32,6 +33,8 @@ const TAG_FORK_ERROR: u8 = b'F';
 /// A query running in its target's namespaces, started by [`spawn`].
 pub struct RunningQuery {
     middle: Pid,
+    /// A pidfd of the middle process: readable once it has exited.
+    middle_exit: Option<OwnedFd>,
     report: OwnedFd,
     finished: bool,
 }
@@ -71,7 +74,7 @@ where
     })? {
         ForkResult::Child => {
             drop(report);
-            run_middle(parent, plan, proc, report_writer, query)
+            in_child(|| run_middle(parent, plan, proc, report_writer, query))
         }
         ForkResult::Parent { child } => {
             drop(report_writer);
@@ -80,6 +83,7 @@ where
             let _ = setpgid(child, child);
             Ok(RunningQuery {
                 middle: child,
+                middle_exit: sys::pidfd_open(child.as_raw(), 0).ok(),
                 report,
                 finished: false,
             })
@@ -95,7 +99,7 @@ fn run_middle<F>(
     proc: &ProcRoot,
     report_writer: OwnedFd,
     query: F,
-) -> !
+) -> std::convert::Infallible
 where
     F: FnOnce(&[(NsType, u64)]) -> Result<Vec<u8>, Vec<u8>>,
 {
@@ -119,23 +123,25 @@ where
             frame.extend(errno_bytes(errno));
             send_and_exit(&report_writer, &frame, 1)
         }
-        Ok(ForkResult::Child) => run_query(&reported, proc, report_writer, query),
+        Ok(ForkResult::Child) => in_child(|| run_query(&reported, proc, report_writer, query)),
         Ok(ForkResult::Parent { child }) => {
             drop(report_writer);
-            loop {
-                match waitpid(child, None) {
-                    Ok(WaitStatus::Exited(_, code)) => sys::exit_now(code),
-                    Ok(WaitStatus::Signaled(_, signal, _)) => sys::exit_now(128 + signal as i32),
-                    Err(Errno::EINTR) | Ok(_) => continue,
-                    Err(_) => sys::exit_now(EXIT_LOST_CHILD),
-                }
+            match sys::wait_child(child.as_raw()) {
+                Ok((_, ChildExit::Exited(code))) => sys::exit_now(code),
+                Ok((_, ChildExit::Signaled(signal))) => sys::exit_now(128 + signal),
+                Err(_) => sys::exit_now(EXIT_LOST_CHILD),
             }
         }
     }
 }
 
 /// The grandchild, a member of every joined namespace including the pid namespace.
-fn run_query<F>(reported: &[NsType], proc: &ProcRoot, report_writer: OwnedFd, query: F) -> !
+fn run_query<F>(
+    reported: &[NsType],
+    proc: &ProcRoot,
+    report_writer: OwnedFd,
+    query: F,
+) -> std::convert::Infallible
 where
     F: FnOnce(&[(NsType, u64)]) -> Result<Vec<u8>, Vec<u8>>,
 {
@@ -154,11 +160,17 @@ where
             }
         }
     }
-    match catch_unwind(AssertUnwindSafe(|| query(&inodes))) {
-        Ok(Ok(result)) => send_and_exit(&report_writer, &framed(TAG_RESULT, result), 0),
-        Ok(Err(error)) => send_and_exit(&report_writer, &framed(TAG_QUERY_ERROR, error), 1),
-        Err(_) => sys::exit_now(EXIT_PANICKED),
+    match query(&inodes) {
+        Ok(result) => send_and_exit(&report_writer, &framed(TAG_RESULT, result), 0),
+        Err(error) => send_and_exit(&report_writer, &framed(TAG_QUERY_ERROR, error), 1),
     }
+}
+
+/// Runs a child's whole life. A panic must end the child here: unwinding further would
+/// return into the caller's frames, and the child would go on as if it were the parent.
+fn in_child(life: impl FnOnce() -> std::convert::Infallible) -> ! {
+    let _ = catch_unwind(AssertUnwindSafe(life));
+    sys::exit_now(EXIT_PANICKED)
 }
 
 /// Makes the calling child die with its parent, and exits if the parent is already gone.
@@ -202,19 +214,34 @@ impl RunningQuery {
         interpret(status, report)
     }
 
+    /// Reads until the report ends: at end of file, or once the middle process has exited
+    /// and what is left in the pipe is drained (a process that escaped the query's process
+    /// group may hold the pipe open, but it cannot hold the result back).
     fn read_report(&self, timeout: Duration) -> Result<Vec<u8>, NsError> {
-        let deadline = Instant::now() + timeout;
+        // A deadline too far to represent is no deadline.
+        let deadline = Instant::now().checked_add(timeout);
         let mut report = Vec::new();
         let mut chunk = vec![0u8; 64 * 1024];
+        let mut draining = false;
         loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                let _ = killpg(self.middle, Signal::SIGKILL);
-                return Err(NsError::Timeout(timeout));
+            let wait = if draining {
+                PollTimeout::ZERO
+            } else if let Some(deadline) = deadline {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                if remaining.is_zero() {
+                    let _ = killpg(self.middle, Signal::SIGKILL);
+                    return Err(NsError::Timeout(timeout));
+                }
+                PollTimeout::try_from(remaining).unwrap_or(PollTimeout::MAX)
+            } else {
+                PollTimeout::NONE
+            };
+            let mut fds = vec![PollFd::new(self.report.as_fd(), PollFlags::POLLIN)];
+            if let Some(middle_exit) = &self.middle_exit {
+                fds.push(PollFd::new(middle_exit.as_fd(), PollFlags::POLLIN));
             }
-            let wait = PollTimeout::try_from(remaining).unwrap_or(PollTimeout::MAX);
-            let mut fds = [PollFd::new(self.report.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, wait) {
+                Ok(0) if draining => return Ok(report),
                 Ok(0) => continue,
                 Ok(_) => {}
                 Err(Errno::EINTR) => continue,
@@ -224,6 +251,13 @@ impl RunningQuery {
                         errno,
                     })
                 }
+            }
+            let readable = fds[0].any().unwrap_or(true);
+            if fds.get(1).and_then(PollFd::any).unwrap_or(false) {
+                draining = true;
+            }
+            if !readable {
+                continue;
             }
             match read(&self.report, &mut chunk) {
                 Ok(0) => return Ok(report),
@@ -239,9 +273,10 @@ impl RunningQuery {
         }
     }
 
-    /// Reaps the middle process, then anything left of its process group, so that no
-    /// zombie or stray query process outlives the call.
-    fn reap(&mut self) -> Result<WaitStatus, Errno> {
+    /// Reaps the middle process, then whatever is left of its process group, so that no
+    /// zombie or stray process of the query outlives the call. Other children of the caller
+    /// are left alone.
+    fn reap(&mut self) -> Result<ChildExit, Errno> {
         // Wait without reaping: while the middle process is a zombie its pid, and so its
         // process group id, cannot be reused, so the group kill below cannot hit a stranger.
         while let Err(Errno::EINTR) = waitid(
@@ -249,15 +284,11 @@ impl RunningQuery {
             WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
         ) {}
         let _ = killpg(self.middle, Signal::SIGKILL);
-        let status = loop {
-            match waitpid(self.middle, None) {
-                Err(Errno::EINTR) => continue,
-                other => break other,
-            }
-        };
+        let status = sys::wait_child(self.middle.as_raw()).map(|(_, exit)| exit);
         self.finished = true;
-        // A query process orphaned by a killed middle one comes to us as subreaper.
-        while let Ok(_) | Err(Errno::EINTR) = waitpid(None, Some(WaitPidFlag::__WALL)) {}
+        // A query process orphaned by a killed middle process comes to us as subreaper,
+        // still in the group, and was killed above.
+        while sys::wait_child(-self.middle.as_raw()).is_ok() {}
         status
     }
 }
@@ -271,7 +302,7 @@ impl Drop for RunningQuery {
     }
 }
 
-fn interpret(status: Result<WaitStatus, Errno>, report: Vec<u8>) -> Result<Vec<u8>, NsError> {
+fn interpret(status: Result<ChildExit, Errno>, report: Vec<u8>) -> Result<Vec<u8>, NsError> {
     let status = status.map_err(|errno| NsError::Sys {
         call: "waitpid",
         errno,
@@ -281,9 +312,9 @@ fn interpret(status: Result<WaitStatus, Errno>, report: Vec<u8>) -> Result<Vec<u
         None => (None, &[][..]),
     };
     match status {
-        WaitStatus::Exited(_, 0) if tag == Some(TAG_RESULT) => Ok(body.to_vec()),
-        WaitStatus::Exited(_, 0) => Err(NsError::MalformedReport),
-        WaitStatus::Exited(_, 1) => match tag {
+        ChildExit::Exited(0) if tag == Some(TAG_RESULT) => Ok(body.to_vec()),
+        ChildExit::Exited(0) => Err(NsError::MalformedReport),
+        ChildExit::Exited(1) => match tag {
             Some(TAG_QUERY_ERROR) => Err(NsError::Query(body.to_vec())),
             Some(TAG_JOIN_ERROR) => {
                 let (ns, errno) = namespace_errno(body)?;
@@ -299,13 +330,11 @@ fn interpret(status: Result<WaitStatus, Errno>, report: Vec<u8>) -> Result<Vec<u
             }),
             _ => Err(NsError::Exited(1)),
         },
-        WaitStatus::Exited(_, EXIT_PANICKED) => Err(NsError::Panicked),
-        WaitStatus::Exited(_, code) if code > 128 && code < 128 + 65 => {
-            Err(NsError::Killed(code - 128))
-        }
-        WaitStatus::Exited(_, code) => Err(NsError::Exited(code)),
-        WaitStatus::Signaled(_, signal, _) => Err(NsError::Killed(signal as i32)),
-        _ => Err(NsError::MalformedReport),
+        ChildExit::Exited(EXIT_PANICKED) => Err(NsError::Panicked),
+        // The middle process passes a signal that killed the query process on as 128 + N.
+        ChildExit::Exited(code) if code > 128 => Err(NsError::Killed(code - 128)),
+        ChildExit::Exited(code) => Err(NsError::Exited(code)),
+        ChildExit::Signaled(signal) => Err(NsError::Killed(signal)),
     }
 }
 

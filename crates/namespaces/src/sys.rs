@@ -68,3 +68,33 @@ pub fn namespace_type(fd: BorrowedFd<'_>) -> Result<i32, Errno> {
     let rc = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) };
     Errno::result(rc)
 }
+
+/// How a child ended, decoded from the raw wait status so that every signal number, the
+/// real-time ones included, comes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildExit {
+    Exited(i32),
+    Signaled(i32),
+}
+
+/// Waits for (and reaps) a child: `pid` as `waitpid(2)` takes it, so `-pgid` means any child
+/// in that process group. Stopped and continued children are waited past.
+pub fn wait_child(pid: libc::pid_t) -> Result<(libc::pid_t, ChildExit), Errno> {
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: `status` is a live, writable c_int for the duration of the call, which is
+        // all waitpid writes.
+        let rc = unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
+        match Errno::result(rc) {
+            Err(Errno::EINTR) => continue,
+            Err(errno) => return Err(errno),
+            Ok(child) if libc::WIFEXITED(status) => {
+                return Ok((child, ChildExit::Exited(libc::WEXITSTATUS(status))))
+            }
+            Ok(child) if libc::WIFSIGNALED(status) => {
+                return Ok((child, ChildExit::Signaled(libc::WTERMSIG(status))))
+            }
+            Ok(_) => continue,
+        }
+    }
+}
