@@ -1,12 +1,20 @@
 #!/usr/bin/env python3
-"""Capture one raw RTM_GETLINK dump from the kernel, for nshelper-netlink's tests.
+"""Capture one raw rtnetlink dump from the kernel, for nshelper-netlink's tests.
 
-Usage: capture-netlink.py OUTFILE
+Usage: capture-netlink.py [KIND] OUTFILE
 
-Sends a single RTM_GETLINK request with NLM_F_REQUEST|NLM_F_DUMP on a NETLINK_ROUTE
-socket, in the network namespace this process runs in, and writes every datagram the
-kernel sends back, raw and unmodified, to OUTFILE. It stops after the datagram that
-contains NLMSG_DONE.
+KIND is one of (default: link):
+
+    link    RTM_GETLINK,  struct ifinfomsg with family AF_UNSPEC
+    addr    RTM_GETADDR,  struct ifaddrmsg with family AF_UNSPEC
+    route   RTM_GETROUTE, struct rtmsg with family AF_UNSPEC: every family, every table
+    neigh   RTM_GETNEIGH, struct ndmsg with family AF_UNSPEC: ARP and NDP tables
+
+Sends that single request with NLM_F_REQUEST|NLM_F_DUMP and sequence number 1 on a
+NETLINK_ROUTE socket, in the network namespace this process runs in, and writes every
+datagram the kernel sends back, raw and unmodified, to OUTFILE. It stops after the datagram
+that contains NLMSG_DONE. The request headers are all zero apart from the family, as
+nshelper-netlink sends them.
 
 OUTFILE framing, repeated once per datagram, in the order received:
 
@@ -23,6 +31,9 @@ import sys
 
 NETLINK_ROUTE = 0
 RTM_GETLINK = 18
+RTM_GETADDR = 22
+RTM_GETROUTE = 26
+RTM_GETNEIGH = 30
 NLM_F_REQUEST = 0x1
 NLM_F_DUMP = 0x300  # NLM_F_ROOT | NLM_F_MATCH
 NLMSG_ERROR = 2
@@ -32,19 +43,31 @@ AF_UNSPEC = 0
 RECV_BUFFER = 1 << 20  # 1 MiB: large enough that no datagram is truncated
 SEQ = 1
 
-
-def request() -> bytes:
+# KIND: (message type, family header)
+REQUESTS = {
     # struct ifinfomsg: family u8, pad u8, type u16, index i32, flags u32, change u32.
-    ifinfomsg = struct.pack("=BxHiII", AF_UNSPEC, 0, 0, 0, 0)
+    "link": (RTM_GETLINK, struct.pack("=BxHiII", AF_UNSPEC, 0, 0, 0, 0)),
+    # struct ifaddrmsg: family u8, prefixlen u8, flags u8, scope u8, index u32.
+    "addr": (RTM_GETADDR, struct.pack("=BBBBI", AF_UNSPEC, 0, 0, 0, 0)),
+    # struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type (u8 each),
+    # flags u32.
+    "route": (RTM_GETROUTE, struct.pack("=BBBBBBBBI", AF_UNSPEC, 0, 0, 0, 0, 0, 0, 0, 0)),
+    # struct ndmsg: family u8, pad u8, pad u16, ifindex i32, state u16, flags u8, type u8.
+    "neigh": (RTM_GETNEIGH, struct.pack("=BxxxiHBB", AF_UNSPEC, 0, 0, 0, 0)),
+}
+
+
+def request(kind: str) -> bytes:
+    message_type, family_header = REQUESTS[kind]
     header = struct.pack(
         "=IHHII",
-        NLMSG_HDRLEN + len(ifinfomsg),
-        RTM_GETLINK,
+        NLMSG_HDRLEN + len(family_header),
+        message_type,
         NLM_F_REQUEST | NLM_F_DUMP,
         SEQ,
         0,  # port 0: the kernel
     )
-    return header + ifinfomsg
+    return header + family_header
 
 
 def message_types(datagram: bytes):
@@ -59,15 +82,18 @@ def message_types(datagram: bytes):
 
 
 def main() -> int:
-    if len(sys.argv) != 2:
-        print("usage: capture-netlink.py OUTFILE", file=sys.stderr)
+    args = sys.argv[1:]
+    if len(args) == 1:
+        args.insert(0, "link")
+    if len(args) != 2 or args[0] not in REQUESTS:
+        print(f"usage: capture-netlink.py [{'|'.join(REQUESTS)}] OUTFILE", file=sys.stderr)
         return 2
-    out_path = sys.argv[1]
+    kind, out_path = args
     sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
         sock.bind((0, 0))
-        sock.sendto(request(), (0, 0))
+        sock.sendto(request(kind), (0, 0))
         datagrams = []
         done = False
         while not done:
@@ -76,11 +102,11 @@ def main() -> int:
             if flags & socket.MSG_TRUNC:
                 raise RuntimeError("a datagram was truncated")
             datagrams.append(data)
-            for kind, payload in message_types(data):
-                if kind == NLMSG_ERROR:
+            for message_type, payload in message_types(data):
+                if message_type == NLMSG_ERROR:
                     (code,) = struct.unpack_from("=i", payload)
                     raise RuntimeError(f"the kernel answered with error {code}")
-                if kind == NLMSG_DONE:
+                if message_type == NLMSG_DONE:
                     done = True
     finally:
         sock.close()
@@ -89,7 +115,7 @@ def main() -> int:
             out.write(struct.pack("<I", len(data)))
             out.write(data)
     total = sum(len(d) for d in datagrams)
-    print(f"{out_path}: {len(datagrams)} datagrams, {total} bytes", file=sys.stderr)
+    print(f"{out_path}: {kind} dump, {len(datagrams)} datagrams, {total} bytes", file=sys.stderr)
     return 0
 
 

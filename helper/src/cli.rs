@@ -7,13 +7,17 @@ const EXAMPLES: &str = "\
 Examples:
   sudo nshelper query links --pid 4242        every interface of the container whose process is 4242
   sudo nshelper query veths --pid 4242        its veths, each with its peer
-  sudo nshelper query --netns red --pretty    the interfaces of `ip netns` namespace red
-  sudo nshelper query --netns /proc/4242/ns/net
+  sudo nshelper query all --netns red --pretty
+  sudo nshelper query addrs --all             the addresses of every network namespace on the host
+  sudo nshelper query --netns /proc/4242/ns/net --stats
   sudo nshelper query --pid 4242 --ns net,pid,mnt,uts
+  sudo nshelper list                          every network namespace, with names, mounts and processes
+  sudo nshelper whois veth1a2b3c              which container is at the other end of a host veth
+  sudo nshelper whois 10.0.3.7                which namespace holds an address
   nshelper query                              the helper's own namespaces; needs no privilege
 
 Exit status: 0 when every target answered, 1 when any target failed (the JSON document is
-still printed, with the failure in \"errors\"), 2 for a usage error.";
+still printed, with the failure in \"errors\") or whois found nothing, 2 for a usage error.";
 
 /// Looks inside Linux namespaces and reports what it finds as JSON.
 ///
@@ -29,9 +33,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Query a target's namespaces and print one JSON document.
+    /// Query targets' namespaces and print one JSON document.
     #[command(after_help = EXAMPLES)]
     Query(QueryArgs),
+    /// List every network namespace of the host.
+    List(CommonArgs),
+    /// Find the namespace, link and peer behind an interface name, ifindex, MAC or IP address.
+    Whois(WhoisArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -40,6 +48,25 @@ pub enum QueryKind {
     Links,
     /// Veth links only, each with its peer.
     Veths,
+    /// Every address, one object each.
+    Addrs,
+    /// Every route of every table.
+    Routes,
+    /// The neighbour (ARP and NDP) tables.
+    Neighbors,
+    /// Links, addresses, routes and neighbours in one pass.
+    All,
+}
+
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Indent the JSON output.
+    #[arg(long)]
+    pub pretty: bool,
+
+    /// Give up on a namespace after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_timeout)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -49,28 +76,44 @@ pub struct QueryArgs {
     pub what: QueryKind,
 
     /// Join the namespaces of this process (by default its net, pid and mnt namespaces).
-    #[arg(long, value_name = "PID", conflicts_with = "netns",
+    /// May be given more than once.
+    #[arg(long = "pid", value_name = "PID",
           value_parser = clap::value_parser!(u32).range(1..))]
-    pub pid: Option<u32>,
+    pub pids: Vec<u32>,
 
     /// A network namespace: an `ip netns` NAME, or a PATH (any value with a `/`) to a
-    /// namespace file such as /proc/PID/ns/net or a bind mount.
-    #[arg(long, value_name = "NAME|PATH", value_parser = clap::builder::NonEmptyStringValueParser::new())]
-    pub netns: Option<String>,
+    /// namespace file such as /proc/PID/ns/net or a bind mount. May be given more than once.
+    #[arg(long = "netns", value_name = "NAME|PATH",
+          value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub netns: Vec<String>,
 
-    /// Which of the process's namespaces to join, comma-separated, from
+    /// Every network namespace of the host: those of processes and of single threads, the
+    /// named ones, nsfs bind mounts, and those held open only by a file descriptor.
+    #[arg(long, conflicts_with_all = ["pids", "netns"])]
+    pub all: bool,
+
+    /// Which of each process's namespaces to join, comma-separated, from
     /// net,pid,mnt,uts,ipc,cgroup,user.
-    #[arg(long, value_name = "LIST", requires = "pid", value_delimiter = ',',
+    #[arg(long, value_name = "LIST", requires = "pids", value_delimiter = ',',
           value_parser = parse_namespace_type)]
     pub ns: Option<Vec<NsType>>,
 
-    /// Indent the JSON output.
+    /// Add each link's stats64 counters.
     #[arg(long)]
-    pub pretty: bool,
+    pub stats: bool,
 
-    /// Give up on a target after this many seconds.
-    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_timeout)]
-    pub timeout: Duration,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WhoisArgs {
+    /// An interface name, an ifindex (of the caller's namespace), a MAC address or an IP
+    /// address.
+    pub query: String,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 fn parse_namespace_type(name: &str) -> Result<NsType, String> {
@@ -85,8 +128,10 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text
         .parse()
         .map_err(|_| format!("'{text}' is not a number of seconds"))?;
-    if seconds.is_nan() || seconds <= 0.0 {
-        return Err(format!("the timeout must be positive, not {text}"));
+    if seconds.is_nan() || seconds < 0.001 {
+        return Err(format!(
+            "the timeout must be at least 0.001 seconds, not {text}"
+        ));
     }
     Duration::try_from_secs_f64(seconds).map_err(|_| format!("'{text}' seconds is too long"))
 }

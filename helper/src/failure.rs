@@ -2,7 +2,7 @@
 //! codes.
 
 use nix::errno::Errno;
-use nshelper_model::ErrorKind;
+use nshelper_model::{ErrorKind, Target, TargetError};
 use nshelper_namespaces::NsError;
 use nshelper_netlink::NetlinkError;
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,28 @@ impl Failure {
     }
 }
 
+impl Failure {
+    /// The contract's error entry for `target`. A refusal says what privilege was missing
+    /// when the helper runs without it.
+    pub fn for_target(self, target: Target) -> TargetError {
+        let message = if self.kind == ErrorKind::PermissionDenied
+            && !crate::privileges::can_enter_namespaces()
+        {
+            format!(
+                "{} (entering another process's namespaces needs root, or CAP_SYS_ADMIN and CAP_SYS_PTRACE)",
+                self.message
+            )
+        } else {
+            self.message
+        };
+        TargetError {
+            target,
+            kind: self.kind,
+            message,
+        }
+    }
+}
+
 impl From<NetlinkError> for Failure {
     fn from(error: NetlinkError) -> Self {
         Failure::new(ErrorKind::Netlink, error.to_string())
@@ -40,7 +62,9 @@ impl From<NsError> for Failure {
     fn from(error: NsError) -> Self {
         let kind = match &error {
             NsError::NoSuchProcess { .. } | NsError::ProcessExited { .. } => ErrorKind::NotFound,
-            NsError::NotNamespace { .. } | NsError::WrongType { .. } => ErrorKind::InvalidTarget,
+            NsError::NotNamespace { .. } | NsError::WrongType { .. } | NsError::ForeignProc => {
+                ErrorKind::InvalidTarget
+            }
             NsError::Timeout(_) => ErrorKind::Timeout,
             // The query's own failure arrives already classified.
             NsError::Query(bytes) => {

@@ -4,26 +4,81 @@
 
 mod cli;
 mod failure;
+mod inside;
+mod jobs;
+mod list;
 mod privileges;
 mod query;
+mod whois;
 
 use std::io::Write;
+use std::os::fd::AsFd;
 
 use clap::Parser;
-use nshelper_model::{QueryDocument, Target};
+use nshelper_model::{QueryDocument, Target, TargetError};
+use serde::Serialize;
 
 use crate::cli::{Cli, Command};
 use crate::failure::{EXIT_OK, EXIT_TARGET_FAILED, EXIT_USAGE};
 
 fn main() {
+    // Recorded now: error messages later say what privilege was missing, and by then the
+    // helper has dropped what it had.
+    privileges::can_enter_namespaces();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => std::process::exit(report_usage_error(error)),
     };
     let code = match cli.command {
-        Command::Query(args) => run_query(&args),
+        Command::Query(args) => {
+            let (results, errors) = query::run(&args);
+            finish(
+                &QueryDocument::new(results, errors.clone()),
+                &errors,
+                false,
+                args.common.pretty,
+            )
+        }
+        Command::List(args) => {
+            let document = list::run(&args);
+            finish(&document, &document.errors, false, args.pretty)
+        }
+        Command::Whois(args) => {
+            let document = whois::run(&args);
+            if document.matches.is_empty() {
+                eprintln!("nshelper: whois {}: no match", one_line(&args.query));
+            }
+            finish(
+                &document,
+                &document.errors,
+                document.matches.is_empty(),
+                args.common.pretty,
+            )
+        }
     };
     std::process::exit(code);
+}
+
+/// Prints one line on stderr for each error, then the document; returns the exit status.
+fn finish(document: &impl Serialize, errors: &[TargetError], failed: bool, pretty: bool) -> i32 {
+    for error in errors {
+        let line = format!(
+            "{}: {}: {}",
+            describe(&error.target),
+            error.kind.as_str(),
+            error.message
+        );
+        eprintln!("nshelper: {}", one_line(&line));
+    }
+    if let Err(e) = print_document(document, pretty) {
+        eprintln!("nshelper: cannot write the JSON document: {e}");
+        return EXIT_TARGET_FAILED;
+    }
+    if failed || !errors.is_empty() {
+        EXIT_TARGET_FAILED
+    } else {
+        EXIT_OK
+    }
 }
 
 /// Help and version go to stdout with status 0; any other command-line problem is one line
@@ -53,40 +108,31 @@ fn report_usage_error(error: clap::Error) -> i32 {
                 .collect();
             let line = paragraph.join(" ");
             let line = line.strip_prefix("error: ").unwrap_or(&line);
-            eprintln!("nshelper: {line} (see 'nshelper --help')");
+            eprintln!("nshelper: {} (see 'nshelper --help')", one_line(line));
             EXIT_USAGE
         }
     }
 }
 
-fn run_query(args: &cli::QueryArgs) -> i32 {
-    let target = query::target_of(args);
-    let (results, errors) = match query::run(args, &target) {
-        Ok(result) => (vec![result], Vec::new()),
-        Err(error) => {
-            eprintln!(
-                "nshelper: {}: {}: {}",
-                describe(&error.target),
-                error.kind.as_str(),
-                error.message
-            );
-            (Vec::new(), vec![error])
-        }
-    };
-    let failed = !errors.is_empty();
-    let document = QueryDocument::new(results, errors);
-    if let Err(e) = print_document(&document, args.pretty) {
-        eprintln!("nshelper: cannot write the JSON document: {e}");
-        return EXIT_TARGET_FAILED;
-    }
-    if failed {
-        EXIT_TARGET_FAILED
-    } else {
-        EXIT_OK
-    }
+/// Text from the command line or from inside a target, made safe for one line of a log or
+/// terminal: control characters are escaped.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
-fn print_document(document: &QueryDocument, pretty: bool) -> std::io::Result<()> {
+fn print_document(document: &impl Serialize, pretty: bool) -> std::io::Result<()> {
+    // Rust's stdout quietly drops writes to a closed descriptor; a result must not vanish.
+    if nix::fcntl::fcntl(std::io::stdout().as_fd(), nix::fcntl::FcntlArg::F_GETFD).is_err() {
+        return Err(std::io::Error::other("stdout is closed"));
+    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if pretty {
         serde_json::to_writer_pretty(&mut out, document)?;
@@ -105,5 +151,6 @@ fn describe(target: &Target) -> String {
         } => format!("netns {name}"),
         Target::Netns { path, .. } => format!("netns {path}"),
         Target::OwnNamespaces => "own namespaces".to_owned(),
+        Target::Discovered(identity) => format!("netns {}", identity.netns),
     }
 }

@@ -4,9 +4,16 @@
 use caps::{CapSet, Capability};
 use nix::sys::prctl;
 
-/// Whether the helper can enter other processes' namespaces in the usual way.
+use std::sync::OnceLock;
+
+static COULD_ENTER_NAMESPACES: OnceLock<bool> = OnceLock::new();
+
+/// Whether the helper could enter other processes' namespaces in the usual way when it
+/// started, before it gave up its capabilities.
 pub fn can_enter_namespaces() -> bool {
-    caps::has_cap(None, CapSet::Effective, Capability::CAP_SYS_ADMIN).unwrap_or(false)
+    *COULD_ENTER_NAMESPACES.get_or_init(|| {
+        caps::has_cap(None, CapSet::Effective, Capability::CAP_SYS_ADMIN).unwrap_or(false)
+    })
 }
 
 /// Gives up every capability for good: nothing this process does afterwards, nor anything it

@@ -1,115 +1,213 @@
-//! `nshelper query`: resolve the target in the parent, run the netlink query in its
-//! namespaces, and assemble the document.
+//! `nshelper query`: resolve the targets in the parent, run the queries in their namespaces,
+//! and assemble the document.
 
-use nshelper_model::{ErrorKind, LinksReport, Target, TargetError, TargetResult};
-use nshelper_namespaces::{spawn, JoinPlan, NsType, ProcRoot};
-use nshelper_netlink::{links::links_from_dump, RouteSocket};
+use std::os::fd::{AsFd, BorrowedFd};
+
+use nix::sys::stat::fstat;
+use nshelper_model::{FdHolder, NetnsIdentity, Target, TargetError, TargetResult};
+use nshelper_namespaces::{
+    discover_network_namespaces, FoundNetns, JoinPlan, NsError, NsType, ProcRoot,
+    DEFAULT_PROCESS_NAMESPACES,
+};
 
 use crate::cli::{QueryArgs, QueryKind};
 use crate::failure::Failure;
-use crate::privileges;
+use crate::inside::{KnownNetns, Wanted};
+use crate::jobs::{self, Job, Outcome};
 
-/// The namespaces `--pid` joins unless `--ns` says otherwise.
-const DEFAULT_PROCESS_NAMESPACES: [NsType; 3] = [NsType::Net, NsType::Pid, NsType::Mnt];
+/// The targets as the command line names them, in order; `--netns` values with a `/` are
+/// paths, others `ip netns` names.
+pub fn targets_of(args: &QueryArgs) -> Vec<Target> {
+    let mut targets: Vec<Target> = args.pids.iter().map(|&pid| Target::Pid { pid }).collect();
+    targets.extend(args.netns.iter().map(|netns| netns_target(netns)));
+    if targets.is_empty() && !args.all {
+        targets.push(Target::OwnNamespaces);
+    }
+    targets
+}
 
-/// The target as the command line names it, with the file to open for `--netns`.
-pub fn target_of(args: &QueryArgs) -> Target {
-    match (args.pid, &args.netns) {
-        (Some(pid), _) => Target::Pid { pid },
-        (None, Some(netns)) if netns.contains('/') => Target::Netns {
+fn netns_target(netns: &str) -> Target {
+    if netns.contains('/') {
+        Target::Netns {
             name: None,
-            path: netns.clone(),
-        },
-        (None, Some(name)) => Target::Netns {
-            name: Some(name.clone()),
-            path: format!("/run/netns/{name}"),
-        },
-        (None, None) => Target::OwnNamespaces,
+            path: netns.to_owned(),
+        }
+    } else {
+        Target::Netns {
+            name: Some(netns.to_owned()),
+            path: format!("/run/netns/{netns}"),
+        }
     }
 }
 
-/// Runs the query against one target. Every failure comes back as a [`TargetError`].
-pub fn run(args: &QueryArgs, target: &Target) -> Result<TargetResult, TargetError> {
-    run_inner(args, target).map_err(|failure| {
-        let message = with_privilege_hint(failure.kind, failure.message);
-        TargetError {
-            target: target.clone(),
-            kind: failure.kind,
-            message,
-        }
-    })
+fn wanted(what: QueryKind, stats: bool) -> Wanted {
+    let all = what == QueryKind::All;
+    Wanted {
+        links: matches!(what, QueryKind::Links | QueryKind::Veths) || all,
+        addrs: what == QueryKind::Addrs || all,
+        routes: what == QueryKind::Routes || all,
+        neighbors: what == QueryKind::Neighbors || all,
+        stats,
+        ..Wanted::default()
+    }
 }
 
-fn run_inner(args: &QueryArgs, target: &Target) -> Result<TargetResult, Failure> {
-    let proc = ProcRoot::open()?;
+/// Runs the query against every target. Each failure is that target's error; the others
+/// still answer.
+pub fn run(args: &QueryArgs) -> (Vec<TargetResult>, Vec<TargetError>) {
+    let mut errors = Vec::new();
+    let proc = match ProcRoot::open() {
+        Ok(proc) => proc,
+        Err(e) => {
+            let failure = Failure::from(e);
+            let errors = targets_of(args)
+                .into_iter()
+                .map(|target| failure.clone().for_target(target))
+                .collect();
+            return (Vec::new(), errors);
+        }
+    };
+    let mut jobs = Vec::new();
+    let wanted = wanted(args.what, args.stats);
+    if args.all {
+        match discovered_jobs(&proc, wanted) {
+            Ok((found, unprepared)) => {
+                jobs = found;
+                errors.extend(unprepared);
+            }
+            Err(failure) => errors.push(failure.for_target(Target::OwnNamespaces)),
+        }
+    }
+    for target in targets_of(args) {
+        match plan_for(&proc, &target, args) {
+            Ok(plan) => jobs.push(Job {
+                target,
+                plan,
+                wanted,
+            }),
+            Err(failure) => errors.push(failure.for_target(target)),
+        }
+    }
+    let (known, own_inode) = known_namespaces(&proc, &jobs);
+    // Peers in the helper's own namespace can be named only if its links are read too.
+    let helper_job = wanted.links
+        && own_inode.is_some()
+        && !jobs.iter().any(|job| {
+            net_inode(job.plan.net_namespace()) == own_inode || job.target == Target::OwnNamespaces
+        });
+    if helper_job {
+        jobs.push(Job {
+            target: Target::OwnNamespaces,
+            plan: JoinPlan::own_namespaces(),
+            wanted,
+        });
+    }
+    let mut outcomes = jobs::run_all(&proc, jobs, &known, args.common.timeout);
+    jobs::resolve_peers(&mut outcomes);
+    if helper_job {
+        outcomes.pop();
+    }
+    let mut results = Vec::new();
+    for Outcome { target, report } in outcomes {
+        match report {
+            Ok(report) => {
+                let mut contents = report.contents;
+                if args.what == QueryKind::Veths {
+                    if let Some(links) = contents.links.as_mut() {
+                        links.retain(|link| link.kind.as_deref() == Some("veth"));
+                    }
+                }
+                results.push(TargetResult {
+                    target,
+                    namespaces: report.namespaces,
+                    contents,
+                });
+            }
+            Err(failure) => errors.push(failure.for_target(target)),
+        }
+    }
+    (results, errors)
+}
+
+fn plan_for(proc: &ProcRoot, target: &Target, args: &QueryArgs) -> Result<JoinPlan, Failure> {
     let plan = match target {
         Target::Pid { pid } => {
             let kinds = args.ns.as_deref().unwrap_or(&DEFAULT_PROCESS_NAMESPACES);
-            JoinPlan::for_process(&proc, *pid, kinds)?
+            JoinPlan::for_process(proc, *pid, kinds)?
         }
-        Target::Netns { path, .. } => JoinPlan::for_netns_file(&proc, path.as_ref())?,
-        Target::OwnNamespaces => JoinPlan::own_namespaces(),
+        Target::Netns { path, .. } => JoinPlan::for_netns_file(proc, path.as_ref())?,
+        Target::OwnNamespaces | Target::Discovered(_) => JoinPlan::own_namespaces(),
     };
-    let what = args.what;
-    let running = spawn(plan, &proc, |inodes| list_links(what, inodes))?;
-    // Everything that needed privilege is done: the namespace files are open and the
-    // children exist. The report from inside the target is read without any.
-    privileges::drop_all().map_err(|e| Failure::new(ErrorKind::ChildFailed, e))?;
-    let bytes = running.wait(args.timeout)?;
-    let report: LinksReport = serde_json::from_slice(&bytes).map_err(|e| {
-        Failure::new(
-            ErrorKind::ChildFailed,
-            format!("the query process sent an unreadable report: {e}"),
-        )
-    })?;
-    Ok(TargetResult {
-        target: target.clone(),
-        namespaces: report.namespaces,
-        links: report.links,
-    })
+    Ok(plan)
 }
 
-/// Runs in the query process, inside the target's namespaces.
-fn list_links(what: QueryKind, inodes: &[(NsType, u64)]) -> Result<Vec<u8>, Vec<u8>> {
-    let outcome = (|| -> Result<LinksReport, Failure> {
-        // The socket must be made here, after setns: it belongs to the namespace it was
-        // created in. Creating it is the last thing that may need privilege.
-        let mut socket = RouteSocket::open()?;
-        privileges::drop_all().map_err(|e| Failure::new(ErrorKind::ChildFailed, e))?;
-        let raw_links = socket.dump_links()?;
-        let netns_inode = inodes
-            .iter()
-            .find(|(kind, _)| *kind == NsType::Net)
-            .map_or(0, |(_, inode)| *inode);
-        let mut links = links_from_dump(raw_links, netns_inode);
-        if what == QueryKind::Veths {
-            links.retain(|link| link.kind.as_deref() == Some("veth"));
+/// A job for every network namespace of the host, and an error for each that cannot be
+/// prepared.
+pub fn discovered_jobs(
+    proc: &ProcRoot,
+    wanted: Wanted,
+) -> Result<(Vec<Job>, Vec<TargetError>), Failure> {
+    // Pids found in a /proc of another pid namespace would name other processes.
+    if !proc.is_of_own_pid_namespace() {
+        return Err(NsError::ForeignProc.into());
+    }
+    let found = discover_network_namespaces(proc)?;
+    let mut jobs = Vec::with_capacity(found.len());
+    let mut errors = Vec::new();
+    for netns in found {
+        let target = Target::Discovered(identity_of(&netns));
+        match netns.join_plan() {
+            Ok(plan) => jobs.push(Job {
+                target,
+                plan,
+                wanted,
+            }),
+            Err(e) => errors.push(Failure::from(e).for_target(target)),
         }
-        let namespaces = inodes
+    }
+    Ok((jobs, errors))
+}
+
+pub fn identity_of(netns: &FoundNetns) -> NetnsIdentity {
+    NetnsIdentity {
+        netns: netns.inode,
+        names: netns.names.clone(),
+        paths: netns.paths.clone(),
+        pids: netns.pids.clone(),
+        threads: netns.thread_ids.clone(),
+        fds: netns
+            .fd_holders
             .iter()
-            .map(|(kind, inode)| (kind.name().to_owned(), *inode))
-            .collect();
-        Ok(LinksReport { namespaces, links })
-    })();
-    let encoded = match &outcome {
-        Ok(report) => serde_json::to_vec(report),
-        Err(failure) => serde_json::to_vec(failure),
-    };
-    match (outcome.is_ok(), encoded) {
-        (true, Ok(bytes)) => Ok(bytes),
-        (false, Ok(bytes)) => Err(bytes),
-        (_, Err(e)) => Err(serde_json::to_vec(&Failure::new(
-            ErrorKind::ChildFailed,
-            format!("cannot encode the report: {e}"),
-        ))
-        .unwrap_or_default()),
+            .map(|&(pid, fd)| FdHolder { pid, fd })
+            .collect(),
     }
 }
 
-fn with_privilege_hint(kind: ErrorKind, message: String) -> String {
-    if kind == ErrorKind::PermissionDenied && !privileges::can_enter_namespaces() {
-        format!("{message} (entering another process's namespaces needs root, or CAP_SYS_ADMIN and CAP_SYS_PTRACE)")
-    } else {
-        message
+pub fn net_inode(fd: Option<BorrowedFd<'_>>) -> Option<u64> {
+    fd.and_then(|fd| fstat(fd).ok()).map(|st| st.st_ino)
+}
+
+/// Every network namespace the call can see, the helper's own first, each once.
+pub fn known_namespaces(proc: &ProcRoot, jobs: &[Job]) -> (Vec<KnownNetns>, Option<u64>) {
+    let mut known: Vec<KnownNetns> = Vec::new();
+    let own = proc.open_own_namespace(NsType::Net).ok();
+    let own_inode = net_inode(own.as_ref().map(|fd| fd.as_fd()));
+    if let (Some(file), Some(inode)) = (own, own_inode) {
+        known.push(KnownNetns { inode, file });
     }
+    for job in jobs {
+        let Some(fd) = job.plan.net_namespace() else {
+            continue;
+        };
+        let Some(inode) = net_inode(Some(fd)) else {
+            continue;
+        };
+        if known.iter().any(|k| k.inode == inode) {
+            continue;
+        }
+        if let Ok(file) = fd.try_clone_to_owned() {
+            known.push(KnownNetns { inode, file });
+        }
+    }
+    (known, own_inode)
 }

@@ -4,6 +4,8 @@
 
 mod engine;
 mod errors;
+mod guarantees;
+mod host;
 mod links;
 mod project;
 mod scale;

@@ -98,11 +98,14 @@ snapshot() {
   local ip=()
   while [ "$1" != "--" ]; do ip+=("$1"); shift; done
   shift
+  # SNAPSHOT_STATS=1 compares the counters too, for --stats.
+  local stats=()
+  [ -n "${SNAPSHOT_STATS:-}" ] && stats=(-s)
   for _ in $(seq 50); do
-    "${ip[@]}" -j link >"$OUT/$name.ip.before"
+    "${ip[@]}" "${stats[@]}" -j link >"$OUT/$name.ip.before"
     run_nshelper "$name" "$@"
-    "${ip[@]}" -j -d link >"$OUT/$name.ip.json"
-    "${ip[@]}" -j link >"$OUT/$name.ip.after"
+    "${ip[@]}" "${stats[@]}" -j -d link >"$OUT/$name.ip.json"
+    "${ip[@]}" "${stats[@]}" -j link >"$OUT/$name.ip.after"
     cmp -s "$OUT/$name.ip.before" "$OUT/$name.ip.after" && return 0
     sleep 0.2
   done
@@ -244,6 +247,14 @@ impl Run {
         results[0].clone()
     }
 
+    /// Asserts success and returns the whole document, whatever the number of results.
+    pub fn only_result_set(&self) -> Value {
+        assert_eq!(self.status, 0, "nshelper failed: {}", self.stderr);
+        let document = self.document();
+        assert_eq!(document["errors"], Value::Array(vec![]), "{document}");
+        document
+    }
+
     /// Asserts that the run failed the documented way: status 1, one stderr line, and one
     /// error of `kind` in the document.
     pub fn only_error(&self, kind: &str) -> Value {
@@ -343,6 +354,16 @@ pub fn assert_links_match_ip_where(ours: &Value, ip: &Value, wanted: impl Fn(&Va
         }
         let netnsid = theirs.get("link_netnsid").cloned().unwrap_or(Value::Null);
         assert_eq!(link["link_netnsid"], netnsid, "{context}");
+        let or_null = |key: &str| theirs.get(key).cloned().unwrap_or(Value::Null);
+        assert_eq!(link["txqlen"], or_null("txqlen"), "{context}");
+        assert_eq!(link["link_type"], theirs["link_type"], "{context}");
+        assert_eq!(link["broadcast"], or_null("broadcast"), "{context}");
+        assert_eq!(link["alias"], or_null("ifalias"), "{context}");
+        let altnames = theirs
+            .get("altnames")
+            .cloned()
+            .unwrap_or(Value::Array(vec![]));
+        assert_eq!(link["altnames"], altnames, "{context}");
     }
 }
 

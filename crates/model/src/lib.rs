@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+mod net;
+pub use net::*;
+
 /// Bumped only for changes that can break an existing consumer.
 pub const CONTRACT_VERSION: u32 = 1;
 
@@ -42,62 +45,116 @@ pub enum Target {
     /// The helper's own namespaces.
     #[serde(rename = "self")]
     OwnNamespaces,
+    /// A network namespace found by `--all`, with every way it was found.
+    Discovered(NetnsIdentity),
+}
+
+/// A network namespace of the host and what holds it: names in `/run/netns`, nsfs bind
+/// mounts, and processes (or single threads) inside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetnsIdentity {
+    /// The namespace's inode.
+    pub netns: u64,
+    pub names: Vec<String>,
+    pub paths: Vec<String>,
+    pub pids: Vec<u32>,
+    /// Threads that are in it alone, their process being elsewhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub threads: Vec<u32>,
+    /// Open descriptors that refer to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fds: Vec<FdHolder>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FdHolder {
+    pub pid: u32,
+    pub fd: u32,
 }
 
 /// Namespace type name (`net`, `pid`, `mnt`, ...) to the inode number of that namespace.
 pub type NamespaceInodes = BTreeMap<String, u64>;
 
+/// What one target holds. Only the parts that were asked for are present.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetResult {
     pub target: Target,
     /// The namespaces the query process was in while it ran: proof of entry.
     pub namespaces: NamespaceInodes,
-    pub links: Vec<Link>,
+    #[serde(flatten)]
+    pub contents: NetnsContents,
 }
 
-/// What the query process sends back to the parent; the parent adds the target.
+/// The network state read inside one namespace.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetnsContents {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<Vec<Link>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addrs: Option<Vec<Address>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes: Option<Vec<Route>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neighbors: Option<Vec<Neighbor>>,
+}
+
+/// The document of `nshelper list`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LinksReport {
-    pub namespaces: NamespaceInodes,
-    pub links: Vec<Link>,
+pub struct ListDocument {
+    pub version: u32,
+    pub namespaces: Vec<ListedNetns>,
+    pub errors: Vec<TargetError>,
 }
 
-/// One network interface, as `ip -j link` names its fields.
+/// One network namespace of the host, as `lsns -t net` would list it and more.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Link {
-    pub ifindex: u32,
-    /// The name as text; bytes that are not UTF-8 appear as U+FFFD here and exactly in
-    /// `ifname_hex`.
-    pub ifname: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ifname_hex: Option<String>,
-    /// `IFLA_INFO_KIND`: `veth`, `bridge`, ...; null for devices without rtnl link ops.
-    pub kind: Option<String>,
-    pub flags: Vec<String>,
-    pub mtu: Option<u32>,
-    pub operstate: Option<String>,
-    pub address: Option<String>,
-    /// The ifindex of this link's master (a bridge, for instance).
-    pub master: Option<u32>,
-    /// `IFLA_LINK`: the lower or peer ifindex, in the namespace named by `link_netnsid`.
-    pub link_index: Option<u32>,
-    /// The peer namespace's id as the queried namespace numbers it; null when it is the same
-    /// namespace.
-    pub link_netnsid: Option<i32>,
-    /// Set on veths only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub peer: Option<Peer>,
+pub struct ListedNetns {
+    pub netns: u64,
+    /// `SO_NETNS_COOKIE`: unlike the inode, never reused while the system runs.
+    pub cookie: Option<u64>,
+    /// The id the helper's own namespace gives it, if any.
+    pub nsid: Option<i32>,
+    pub names: Vec<String>,
+    pub paths: Vec<String>,
+    pub pids: Vec<u32>,
+    pub processes: Vec<ProcessSummary>,
 }
 
-/// The other end of a veth pair.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Peer {
+pub struct ProcessSummary {
+    pub pid: u32,
+    pub command: String,
+    /// The cgroup path, where container runtimes put their container ids.
+    pub cgroup: String,
+}
+
+/// The document of `nshelper whois`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WhoisDocument {
+    pub version: u32,
+    pub matches: Vec<WhoisMatch>,
+    pub errors: Vec<TargetError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhoisMatch {
+    pub netns: u64,
+    pub names: Vec<String>,
+    pub pids: Vec<u32>,
+    /// The link that matched, or the one that carries the matched address.
+    pub link: Link,
+    /// The other end, for veths.
+    pub peer: Option<WhoisPeer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhoisPeer {
+    pub netns: u64,
     pub ifindex: u32,
-    /// Inode of the peer's network namespace, where it could be determined.
-    pub netns: Option<u64>,
+    /// Null when the peer's namespace could not be read.
     pub ifname: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ifname_hex: Option<String>,
+    pub names: Vec<String>,
+    pub pids: Vec<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,6 +259,13 @@ mod tests {
             master: None,
             link_index: None,
             link_netnsid: None,
+            link: None,
+            alias: None,
+            altnames: Vec::new(),
+            txqlen: Some(1000),
+            broadcast: None,
+            link_type: "loopback".into(),
+            stats64: None,
             peer: None,
         };
         let value = serde_json::to_value(&link).unwrap();

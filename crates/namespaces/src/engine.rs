@@ -12,7 +12,7 @@ use nix::sched::setns;
 use nix::sys::prctl;
 use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitid, Id, WaitPidFlag};
-use nix::unistd::{getpid, getppid, pipe2, read, setpgid, write, ForkResult, Pid};
+use nix::unistd::{getpid, pipe2, read, setpgid, write, ForkResult, Pid};
 
 use crate::sys::{self, ChildExit};
 use crate::{JoinPlan, NsError, NsType, ProcRoot};
@@ -52,13 +52,6 @@ pub fn spawn<F>(plan: JoinPlan, proc: &ProcRoot, query: F) -> Result<RunningQuer
 where
     F: FnOnce(&[(NsType, u64)]) -> Result<Vec<u8>, Vec<u8>>,
 {
-    let threads = proc.own_thread_count().map_err(|errno| NsError::Sys {
-        call: "count threads",
-        errno,
-    })?;
-    if threads != 1 {
-        return Err(NsError::NotSingleThreaded(threads));
-    }
     prctl::set_child_subreaper(true).map_err(|errno| NsError::Sys {
         call: "PR_SET_CHILD_SUBREAPER",
         errno,
@@ -67,11 +60,13 @@ where
         call: "pipe2",
         errno,
     })?;
-    let parent = getpid();
-    match sys::fork().map_err(|errno| NsError::Sys {
-        call: "fork",
+    // The children watch this to die with the parent: getppid() cannot, as it reads 0 when
+    // the parent's pid namespace is not the one its children are born in.
+    let parent = sys::pidfd_open(getpid().as_raw(), 0).map_err(|errno| NsError::Sys {
+        call: "pidfd_open",
         errno,
-    })? {
+    })?;
+    match sys::fork(proc)? {
         ForkResult::Child => {
             drop(report);
             in_child(|| run_middle(parent, plan, proc, report_writer, query))
@@ -94,7 +89,7 @@ where
 /// The first child: joins the namespaces, then forks the query process and passes its
 /// exit status on. Never returns.
 fn run_middle<F>(
-    parent: Pid,
+    parent: OwnedFd,
     plan: JoinPlan,
     proc: &ProcRoot,
     report_writer: OwnedFd,
@@ -103,7 +98,8 @@ fn run_middle<F>(
 where
     F: FnOnce(&[(NsType, u64)]) -> Result<Vec<u8>, Vec<u8>>,
 {
-    die_with(parent);
+    die_with(&parent);
+    drop(parent);
     let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
     // Processes inside the target must not be able to ptrace or read the memory of a
     // process that came from outside with our credentials.
@@ -117,13 +113,18 @@ where
     }
     let reported = plan.reported().to_vec();
     drop(plan);
-    match sys::fork() {
-        Err(errno) => {
-            let mut frame = vec![TAG_FORK_ERROR];
-            frame.extend(errno_bytes(errno));
-            send_and_exit(&report_writer, &frame, 1)
+    let middle = match sys::pidfd_open(getpid().as_raw(), 0) {
+        Ok(middle) => middle,
+        Err(errno) => send_and_exit(&report_writer, &fork_error_frame(errno), 1),
+    };
+    match sys::fork(proc) {
+        Err(error) => {
+            let errno = error.errno().unwrap_or(Errno::EAGAIN);
+            send_and_exit(&report_writer, &fork_error_frame(errno), 1)
         }
-        Ok(ForkResult::Child) => in_child(|| run_query(&reported, proc, report_writer, query)),
+        Ok(ForkResult::Child) => {
+            in_child(|| run_query(&middle, &reported, proc, report_writer, query))
+        }
         Ok(ForkResult::Parent { child }) => {
             drop(report_writer);
             match sys::wait_child(child.as_raw()) {
@@ -137,6 +138,7 @@ where
 
 /// The grandchild, a member of every joined namespace including the pid namespace.
 fn run_query<F>(
+    middle: &OwnedFd,
     reported: &[NsType],
     proc: &ProcRoot,
     report_writer: OwnedFd,
@@ -145,10 +147,7 @@ fn run_query<F>(
 where
     F: FnOnce(&[(NsType, u64)]) -> Result<Vec<u8>, Vec<u8>>,
 {
-    // getppid() cannot confirm the middle process is alive here: seen from inside a joined
-    // pid namespace our parent has no pid (0). If it died before this line, we end up
-    // reaped by the parent, the subreaper, once the query is done or the timeout hits.
-    let _ = prctl::set_pdeathsig(Signal::SIGKILL);
+    die_with(middle);
     let mut inodes = Vec::with_capacity(reported.len());
     for kind in reported {
         match proc.own_namespace_inode(*kind) {
@@ -174,9 +173,11 @@ fn in_child(life: impl FnOnce() -> std::convert::Infallible) -> ! {
 }
 
 /// Makes the calling child die with its parent, and exits if the parent is already gone.
-fn die_with(parent: Pid) {
+fn die_with(parent: &OwnedFd) {
     let _ = prctl::set_pdeathsig(Signal::SIGKILL);
-    if getppid() != parent {
+    // A pidfd is readable once its process has exited.
+    let mut fds = [PollFd::new(parent.as_fd(), PollFlags::POLLIN)];
+    if poll(&mut fds, PollTimeout::ZERO).unwrap_or(0) > 0 {
         sys::exit_now(EXIT_ORPHANED);
     }
 }
@@ -185,6 +186,12 @@ fn framed(tag: u8, body: Vec<u8>) -> Vec<u8> {
     let mut frame = Vec::with_capacity(body.len() + 1);
     frame.push(tag);
     frame.extend(body);
+    frame
+}
+
+fn fork_error_frame(errno: Errno) -> Vec<u8> {
+    let mut frame = vec![TAG_FORK_ERROR];
+    frame.extend(errno_bytes(errno));
     frame
 }
 
@@ -262,7 +269,7 @@ impl RunningQuery {
             match read(&self.report, &mut chunk) {
                 Ok(0) => return Ok(report),
                 Ok(n) => report.extend_from_slice(&chunk[..n]),
-                Err(Errno::EINTR | Errno::EAGAIN) => continue,
+                Err(Errno::EINTR) => continue,
                 Err(errno) => {
                     return Err(NsError::Sys {
                         call: "read",

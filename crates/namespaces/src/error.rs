@@ -15,6 +15,8 @@ pub enum NsError {
     Pin { pid: u32, errno: Errno },
     #[error("process {pid} exited while its namespaces were being opened")]
     ProcessExited { pid: u32 },
+    #[error("the /proc mounted here belongs to another pid namespace, so its pids are not ours")]
+    ForeignProc,
     #[error("cannot open {}: {errno}", path.display())]
     Open { path: PathBuf, errno: Errno },
     #[error("{} is not a namespace file", path.display())]

@@ -7,6 +7,7 @@
 //!
 //! All `unsafe` code of nshelper lives in this crate's `sys` module.
 
+mod discover;
 mod engine;
 mod error;
 mod kind;
@@ -14,7 +15,13 @@ mod kind;
 mod sys;
 mod target;
 
+pub use discover::{discover_network_namespaces, process_info, FoundNetns, ProcessInfo};
 pub use engine::{spawn, RunningQuery};
 pub use error::NsError;
 pub use kind::NsType;
-pub use target::{JoinPlan, ProcRoot};
+pub use target::{JoinPlan, ProcRoot, DEFAULT_PROCESS_NAMESPACES};
+
+/// The cookie of the network namespace that `socket` belongs to (`SO_NETNS_COOKIE`).
+pub fn socket_netns_cookie(socket: &impl std::os::fd::AsRawFd) -> Result<u64, nix::errno::Errno> {
+    sys::netns_cookie(socket)
+}

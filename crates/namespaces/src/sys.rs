@@ -12,17 +12,26 @@ pub const PIDFD_THREAD: libc::c_uint = libc::O_EXCL as libc::c_uint;
 /// `NS_GET_NSTYPE` from `linux/nsfs.h`: `_IO(0xb7, 0x3)`.
 const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
 
-/// Forks the process.
+/// Forks the process, after checking that it is single-threaded.
 ///
-/// Callers must have checked that the process is single-threaded (see
-/// [`crate::engine`]), so the child cannot inherit a lock held by another thread, and must
-/// end the child with [`exit_now`].
-pub fn fork() -> Result<ForkResult, Errno> {
-    // SAFETY: the engine asserts the process is single-threaded before calling this, so no
-    // other thread can hold a lock (the allocator's included) that the child would inherit
-    // in a locked state. The child only runs the engine's own code and leaves through
-    // `exit_now`, never returning into the caller's stack frames.
-    unsafe { nix::unistd::fork() }
+/// The child must end with [`exit_now`], never by returning into the caller's frames.
+pub fn fork(proc: &crate::ProcRoot) -> Result<ForkResult, crate::NsError> {
+    let threads = proc
+        .own_thread_count()
+        .map_err(|errno| crate::NsError::Sys {
+            call: "count threads",
+            errno,
+        })?;
+    if threads != 1 {
+        return Err(crate::NsError::NotSingleThreaded(threads));
+    }
+    // SAFETY: the process has just been found single-threaded, so no other thread can hold
+    // a lock (the allocator's included) that the child would inherit in a locked state. The
+    // engine's children only run its own code and leave through `exit_now`.
+    unsafe { nix::unistd::fork() }.map_err(|errno| crate::NsError::Sys {
+        call: "fork",
+        errno,
+    })
 }
 
 /// Ends the process at once, without running exit handlers or flushing stdio buffers that
@@ -97,4 +106,41 @@ pub fn wait_child(pid: libc::pid_t) -> Result<(libc::pid_t, ChildExit), Errno> {
             Ok(_) => continue,
         }
     }
+}
+
+/// Reads the next directory entries of `dir` (opened `O_RDONLY | O_DIRECTORY`) into `buf` as
+/// `linux_dirent64` records, and returns how many bytes were filled: 0 at the end.
+///
+/// This lists a directory found relative to a descriptor (`/proc/PID/fd` under the helper's
+/// own `/proc`), which `std::fs::read_dir` cannot.
+pub fn getdents64(dir: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
+    let len = libc::c_uint::try_from(buf.len()).unwrap_or(libc::c_uint::MAX);
+    // SAFETY: the kernel writes at most `len` bytes, no more than the length of `buf`, which
+    // is a live, exclusively borrowed, writable slice for the duration of the call; the
+    // descriptor is borrowed, so it stays open for the call.
+    let rc = unsafe { libc::syscall(libc::SYS_getdents64, dir.as_raw_fd(), buf.as_mut_ptr(), len) };
+    let filled = Errno::result(rc)?;
+    usize::try_from(filled).map_err(|_| Errno::EINVAL)
+}
+
+/// `SO_NETNS_COOKIE` (Linux 5.14): the cookie of the network namespace a socket belongs to,
+/// which, unlike an inode number, is never reused while the system runs.
+pub fn netns_cookie(socket: &impl AsRawFd) -> Result<u64, Errno> {
+    const SO_NETNS_COOKIE: libc::c_int = 71;
+    let mut cookie: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: `cookie` and `len` are live and writable for the call, `len` holds the size of
+    // `cookie`, and the kernel writes at most `len` bytes. `socket` is borrowed, so its
+    // descriptor stays open for the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_NETNS_COOKIE,
+            (&mut cookie as *mut u64).cast(),
+            &mut len,
+        )
+    };
+    Errno::result(rc)?;
+    Ok(cookie)
 }

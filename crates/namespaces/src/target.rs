@@ -1,4 +1,4 @@
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -31,6 +31,17 @@ impl ProcRoot {
     pub fn own_namespace_inode(&self, kind: NsType) -> Result<u64, Errno> {
         let path = format!("thread-self/ns/{}", kind.name());
         fstatat(self.dir.as_fd(), path.as_str(), AtFlags::empty()).map(|st| st.st_ino)
+    }
+
+    /// A descriptor of the calling thread's own namespace of `kind`.
+    pub fn open_own_namespace(&self, kind: NsType) -> Result<OwnedFd, Errno> {
+        self.open_in(&format!("thread-self/ns/{}", kind.name()), OFlag::O_RDONLY)
+    }
+
+    /// Whether this `/proc` numbers processes as our own pid namespace does.
+    pub fn is_of_own_pid_namespace(&self) -> bool {
+        let own = nix::unistd::getpid().as_raw().to_string();
+        nix::fcntl::readlinkat(self.dir.as_fd(), "self").is_ok_and(|pid| pid == own.as_str())
     }
 
     /// The number of threads of the calling process.
@@ -73,9 +84,11 @@ pub struct JoinPlan {
     reported: Vec<NsType>,
 }
 
-/// Reported for every target: the network namespace that was listed and the pid and mount
-/// namespaces that show where the query process really was.
-const ALWAYS_REPORTED: [NsType; 3] = [NsType::Net, NsType::Pid, NsType::Mnt];
+/// Joined for a process unless the caller picks others, and reported for every target: the
+/// network namespace that is listed, and the pid and mount namespaces that show where the
+/// query process really was.
+pub const DEFAULT_PROCESS_NAMESPACES: [NsType; 3] = [NsType::Net, NsType::Pid, NsType::Mnt];
+const ALWAYS_REPORTED: [NsType; 3] = DEFAULT_PROCESS_NAMESPACES;
 
 impl JoinPlan {
     /// Stay in the helper's own namespaces.
@@ -91,9 +104,15 @@ impl JoinPlan {
         let raw_pid = libc::pid_t::try_from(pid).map_err(|_| NsError::NoSuchProcess { pid })?;
         // Pinning the process first means the files opened below can be checked to belong
         // to it, and not to a process that reused its number.
-        let pidfd = match sys::pidfd_open(raw_pid, 0) {
-            // Not a thread-group leader: it may be a thread that moved on its own.
-            Err(Errno::EINVAL) => sys::pidfd_open(raw_pid, sys::PIDFD_THREAD),
+        // /proc/PID must name the process the pidfd pins: both number processes in the
+        // pid namespace of the /proc mount only when that is our own.
+        if !proc.is_of_own_pid_namespace() {
+            return Err(NsError::ForeignProc);
+        }
+        // PIDFD_THREAD (Linux 6.9) also pins a thread that is not its group's leader, which
+        // may have moved to namespaces of its own; older kernels refuse the flag.
+        let pidfd = match sys::pidfd_open(raw_pid, sys::PIDFD_THREAD) {
+            Err(Errno::EINVAL) => sys::pidfd_open(raw_pid, 0),
             other => other,
         }
         .map_err(|errno| match errno {
@@ -164,6 +183,14 @@ impl JoinPlan {
         })
     }
 
+    /// The network namespace this plan joins, if it joins one.
+    pub fn net_namespace(&self) -> Option<BorrowedFd<'_>> {
+        self.joins
+            .iter()
+            .find(|opened| opened.kind == NsType::Net)
+            .map(|opened| opened.file.as_fd())
+    }
+
     /// The namespace types the query process reports inodes for.
     pub fn reported(&self) -> &[NsType] {
         &self.reported
@@ -210,4 +237,27 @@ fn same_namespace(proc: &ProcRoot, file: &OwnedFd, kind: NsType) -> Result<bool,
         errno,
     })?;
     Ok((theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino))
+}
+
+impl ProcRoot {
+    /// The `/proc` directory itself (an `O_PATH` descriptor), for lookups relative to it.
+    pub(crate) fn dir(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.dir.as_fd()
+    }
+}
+
+impl JoinPlan {
+    /// Joins only the network namespace open in `file`.
+    ///
+    /// The caller must have checked that `file` is a network namespace (`NS_GET_NSTYPE`), as
+    /// namespace discovery does for every descriptor it keeps.
+    pub(crate) fn for_opened_netns(file: OwnedFd) -> Self {
+        JoinPlan {
+            joins: vec![OpenedNamespace {
+                kind: NsType::Net,
+                file,
+            }],
+            reported: ALWAYS_REPORTED.to_vec(),
+        }
+    }
 }

@@ -20,6 +20,8 @@ pub enum NetlinkError {
     },
     #[error("the {request} dump ended without NLMSG_DONE")]
     Truncated { request: &'static str },
+    #[error("the kernel acknowledged the {request} request without answering it")]
+    NoReply { request: &'static str },
     #[error("malformed netlink data: {0}")]
     Malformed(#[from] crate::wire::WireError),
 }

@@ -8,8 +8,12 @@
 
 #![forbid(unsafe_code)]
 
+pub mod addrs;
 mod error;
 pub mod links;
+pub mod names;
+pub mod neighbors;
+pub mod routes;
 pub mod wire;
 
 mod socket;

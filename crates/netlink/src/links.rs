@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use nshelper_model::{name_from_bytes, Link, Peer};
+use nshelper_model::{name_from_bytes, Link, LinkStats, Peer, RxStats, TxStats};
 
-use crate::wire::RawLink;
+use crate::wire::{RawLink, RawLinkStats};
 
 const IFF_UP: u32 = 0x1;
 const IFF_RUNNING: u32 = 0x40;
@@ -102,9 +102,125 @@ pub fn link_address(bytes: &[u8], arp_type: u16) -> String {
     }
 }
 
+/// Hardware types as iproute2 6.1 names them (`ll_type_n2a` in lib/ll_types.c), in its
+/// order: the first match wins.
+const LINK_TYPES: &[(u16, &str)] = &[
+    (0, "generic"),
+    (1, "ether"),
+    (2, "eether"),
+    (3, "ax25"),
+    (4, "pronet"),
+    (5, "chaos"),
+    (6, "ieee802"),
+    (7, "arcnet"),
+    (8, "atalk"),
+    (15, "dlci"),
+    (19, "atm"),
+    (23, "metricom"),
+    (24, "ieee1394"),
+    (32, "infiniband"),
+    (256, "slip"),
+    (257, "cslip"),
+    (258, "slip6"),
+    (259, "cslip6"),
+    (260, "rsrvd"),
+    (264, "adapt"),
+    (270, "rose"),
+    (271, "x25"),
+    (272, "hwx25"),
+    (280, "can"),
+    (512, "ppp"),
+    (513, "hdlc"),
+    (516, "lapb"),
+    (517, "ddcmp"),
+    (518, "rawhdlc"),
+    (ARPHRD_TUNNEL, "ipip"),
+    (ARPHRD_TUNNEL6, "tunnel6"),
+    (770, "frad"),
+    (771, "skip"),
+    (772, "loopback"),
+    (773, "ltalk"),
+    (774, "fddi"),
+    (775, "bif"),
+    (ARPHRD_SIT, "sit"),
+    (777, "ip/ddp"),
+    (ARPHRD_IPGRE, "gre"),
+    (779, "pimreg"),
+    (780, "hippi"),
+    (781, "ash"),
+    (782, "econet"),
+    (783, "irda"),
+    (784, "fcpp"),
+    (785, "fcal"),
+    (786, "fcpl"),
+    (787, "fcfb0"),
+    (788, "fcfb1"),
+    (789, "fcfb2"),
+    (790, "fcfb3"),
+    (791, "fcfb4"),
+    (792, "fcfb5"),
+    (793, "fcfb6"),
+    (794, "fcfb7"),
+    (795, "fcfb8"),
+    (796, "fcfb9"),
+    (797, "fcfb10"),
+    (798, "fcfb11"),
+    (799, "fcfb12"),
+    (800, "tr"),
+    (801, "ieee802.11"),
+    (802, "ieee802.11/prism"),
+    (803, "ieee802.11/radiotap"),
+    (804, "ieee802.15.4"),
+    (805, "ieee802.15.4/monitor"),
+    (820, "phonet"),
+    (821, "phonet_pipe"),
+    (822, "caif"),
+    (ARPHRD_IP6GRE, "gre6"),
+    (824, "netlink"),
+    (825, "6lowpan"),
+    (65534, "none"),
+    (65535, "void"),
+];
+
+/// The hardware type (`ifi_type`, an `ARPHRD_*` value) as `ip` names it in `link_type`;
+/// a type iproute2 6.1 does not know is printed as its number in brackets, `[519]`.
+pub fn link_type_name(arp_type: u16) -> String {
+    match LINK_TYPES.iter().find(|(value, _)| *value == arp_type) {
+        Some((_, name)) => (*name).to_owned(),
+        None => format!("[{arp_type}]"),
+    }
+}
+
+/// The counters `ip -s -j link` prints as `stats64`.
+pub fn link_stats(raw: &RawLinkStats) -> LinkStats {
+    LinkStats {
+        rx: RxStats {
+            bytes: raw.rx_bytes,
+            packets: raw.rx_packets,
+            errors: raw.rx_errors,
+            dropped: raw.rx_dropped,
+            over_errors: raw.rx_over_errors,
+            multicast: raw.multicast,
+        },
+        tx: TxStats {
+            bytes: raw.tx_bytes,
+            packets: raw.tx_packets,
+            errors: raw.tx_errors,
+            dropped: raw.tx_dropped,
+            carrier_errors: raw.tx_carrier_errors,
+            collisions: raw.collisions,
+        },
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 /// Builds the model's links from one namespace's dump. `netns_inode` is that namespace's
-/// inode: a veth whose peer is in the same namespace names it as the peer's.
-pub fn links_from_dump(raw_links: Vec<RawLink>, netns_inode: u64) -> Vec<Link> {
+/// inode: a veth whose peer is in the same namespace names it as the peer's. `with_stats`
+/// fills `stats64` from `IFLA_STATS64`; without it `stats64` is always `None`.
+pub fn links_from_dump(raw_links: Vec<RawLink>, netns_inode: u64, with_stats: bool) -> Vec<Link> {
     let by_index: HashMap<u32, &RawLink> = raw_links.iter().map(|l| (l.ifindex, l)).collect();
     let mut links: Vec<Link> = raw_links
         .iter()
@@ -113,6 +229,11 @@ pub fn links_from_dump(raw_links: Vec<RawLink>, netns_inode: u64) -> Vec<Link> {
                 (Some(lower), None) if lower != 0 => Some(lower),
                 _ => None,
             };
+            // A vxlan names its device inside IFLA_INFO_DATA rather than in IFLA_LINK.
+            let parent = same_namespace_lower.or(match (raw.vxlan_link, raw.link_netnsid) {
+                (Some(lower), None) if lower != 0 => Some(lower),
+                _ => None,
+            });
             // Like `ip`, a lower link that cannot be found counts as down.
             let lower_down = same_namespace_lower.is_some_and(|lower| {
                 by_index
@@ -120,10 +241,7 @@ pub fn links_from_dump(raw_links: Vec<RawLink>, netns_inode: u64) -> Vec<Link> {
                     .is_none_or(|lower| lower.flags & IFF_UP == 0)
             });
             let (ifname, ifname_hex) = name_from_bytes(&raw.ifname);
-            let kind = raw
-                .kind
-                .as_deref()
-                .map(|k| String::from_utf8_lossy(k).into_owned());
+            let kind = raw.kind.as_deref().map(text);
             let peer = match (kind.as_deref(), raw.link) {
                 (Some("veth"), Some(peer_index)) => Some(veth_peer(
                     peer_index,
@@ -148,6 +266,16 @@ pub fn links_from_dump(raw_links: Vec<RawLink>, netns_inode: u64) -> Vec<Link> {
                 master: raw.master,
                 link_index: raw.link,
                 link_netnsid: raw.link_netnsid,
+                link: parent,
+                alias: raw.alias.as_deref().map(text),
+                altnames: raw.altnames.iter().map(|name| text(name)).collect(),
+                txqlen: raw.txqlen,
+                broadcast: raw
+                    .broadcast
+                    .as_deref()
+                    .map(|a| link_address(a, raw.arp_type)),
+                link_type: link_type_name(raw.arp_type),
+                stats64: raw.stats64.as_ref().filter(|_| with_stats).map(link_stats),
                 peer,
             }
         })
@@ -240,6 +368,7 @@ mod tests {
                 raw(1, b"lo", None, None),
             ],
             4026531840,
+            false,
         );
         assert_eq!(
             links.iter().map(|l| l.ifindex).collect::<Vec<_>>(),
@@ -256,7 +385,7 @@ mod tests {
     fn veth_peers_in_other_namespaces_keep_only_their_index() {
         let mut eth0 = raw(2, b"eth0", Some(b"veth"), Some(7));
         eth0.link_netnsid = Some(0);
-        let links = links_from_dump(vec![eth0], 1);
+        let links = links_from_dump(vec![eth0], 1, false);
         let peer = links[0].peer.as_ref().unwrap();
         assert_eq!(
             (peer.ifindex, peer.netns, peer.ifname.as_deref()),
@@ -264,5 +393,118 @@ mod tests {
         );
         assert_eq!(links[0].link_netnsid, Some(0));
         assert!(!links[0].flags.contains(&"M-DOWN".to_owned()));
+    }
+
+    #[test]
+    fn link_types_use_iproute2_names_and_brackets_otherwise() {
+        assert_eq!(link_type_name(1), "ether");
+        assert_eq!(link_type_name(772), "loopback");
+        assert_eq!(link_type_name(65534), "none");
+        assert_eq!(link_type_name(65535), "void");
+        assert_eq!(link_type_name(768), "ipip");
+        assert_eq!(link_type_name(769), "tunnel6");
+        assert_eq!(link_type_name(776), "sit");
+        assert_eq!(link_type_name(778), "gre");
+        assert_eq!(link_type_name(823), "gre6");
+        assert_eq!(link_type_name(512), "ppp");
+        assert_eq!(link_type_name(0), "generic");
+        assert_eq!(link_type_name(799), "fcfb12");
+        // iproute2 6.1 has no names for ARPHRD_RAWIP, ARPHRD_MCTP or ARPHRD_VSOCKMON.
+        assert_eq!(link_type_name(519), "[519]");
+        assert_eq!(link_type_name(290), "[290]");
+        assert_eq!(link_type_name(826), "[826]");
+        assert_eq!(link_type_name(65533), "[65533]");
+    }
+
+    #[test]
+    fn stats_map_to_the_counters_ip_prints() {
+        // Every counter holds its index in struct rtnl_link_stats64, plus 100.
+        let mut payload = Vec::new();
+        for index in 0..25u64 {
+            payload.extend_from_slice(&(100 + index).to_ne_bytes());
+        }
+        let stats = link_stats(&crate::wire::decode_stats64(&payload));
+        assert_eq!(
+            (
+                stats.rx.packets,
+                stats.rx.bytes,
+                stats.rx.errors,
+                stats.rx.dropped,
+                stats.rx.multicast,
+                stats.rx.over_errors
+            ),
+            (100, 102, 104, 106, 108, 111)
+        );
+        assert_eq!(
+            (
+                stats.tx.packets,
+                stats.tx.bytes,
+                stats.tx.errors,
+                stats.tx.dropped,
+                stats.tx.collisions,
+                stats.tx.carrier_errors
+            ),
+            (101, 103, 105, 107, 109, 117)
+        );
+    }
+
+    #[test]
+    fn parents_are_same_namespace_lower_links_or_the_vxlan_device() {
+        let mut vx = raw(6, b"vx0", Some(b"vxlan"), None);
+        vx.vxlan_link = Some(2);
+        let mut vx_nodev = raw(7, b"vx1", Some(b"vxlan"), None);
+        vx_nodev.vxlan_link = Some(0);
+        let mut vx_elsewhere = raw(8, b"vx2", Some(b"vxlan"), None);
+        vx_elsewhere.vxlan_link = Some(3);
+        vx_elsewhere.link_netnsid = Some(1);
+        let mut far = raw(9, b"eth0", Some(b"veth"), Some(4));
+        far.link_netnsid = Some(0);
+        let links = links_from_dump(
+            vec![
+                raw(2, b"vb", Some(b"veth"), Some(3)),
+                raw(5, b"mv0", Some(b"macvlan"), Some(2)),
+                raw(10, b"ipip0", None, Some(0)),
+                vx,
+                vx_nodev,
+                vx_elsewhere,
+                far,
+            ],
+            1,
+            true,
+        );
+        let parent = |name: &str| links.iter().find(|l| l.ifname == name).unwrap().link;
+        assert_eq!(parent("vb"), Some(3));
+        assert_eq!(parent("mv0"), Some(2));
+        assert_eq!(parent("vx0"), Some(2));
+        assert_eq!(parent("vx1"), None);
+        assert_eq!(parent("vx2"), None);
+        assert_eq!(parent("eth0"), None);
+        assert_eq!(parent("ipip0"), None);
+        // Asked for, but the kernel sent none.
+        assert!(links.iter().all(|l| l.stats64.is_none()));
+    }
+
+    #[test]
+    fn new_fields_are_converted_and_stats_only_when_asked_for() {
+        let mut link = raw(3, b"va", Some(b"veth"), None);
+        link.arp_type = 778;
+        link.broadcast = Some(vec![0, 0, 0, 0]);
+        link.alias = Some(b"up\xfflink".to_vec());
+        link.altnames = vec![b"one".to_vec(), b"two".to_vec()];
+        link.txqlen = Some(0);
+        link.stats64 = Some(RawLinkStats {
+            rx_bytes: 5,
+            ..RawLinkStats::default()
+        });
+        let without = links_from_dump(vec![link.clone()], 1, false);
+        assert_eq!(without[0].stats64, None);
+        let with = links_from_dump(vec![link], 1, true);
+        let va = &with[0];
+        assert_eq!(va.stats64.as_ref().map(|s| s.rx.bytes), Some(5));
+        assert_eq!(va.broadcast.as_deref(), Some("0.0.0.0"));
+        assert_eq!(va.link_type, "gre");
+        assert_eq!(va.alias.as_deref(), Some("up\u{fffd}link"));
+        assert_eq!(va.altnames, ["one", "two"]);
+        assert_eq!(va.txqlen, Some(0));
     }
 }

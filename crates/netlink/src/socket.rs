@@ -1,16 +1,17 @@
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 use neli::{
     consts::{
         nl::NlmF,
-        rtnl::{RtAddrFamily, Rtm},
+        rtnl::{Nud, RtAddrFamily, RtScope, RtTable, Rtm, Rtn, Rtprot},
         socket::NlFamily,
     },
     nl::{NlPayload, NlmsghdrBuilder},
-    rtnl::IfinfomsgBuilder,
+    rtnl::{IfaddrmsgBuilder, IfinfomsgBuilder, NdmsgBuilder, RtmsgBuilder},
     socket::synchronous::NlSocketHandle,
-    types::RtBuffer,
+    types::{Buffer, RtBuffer},
     utils::Groups,
+    Size, ToBytes,
 };
 use nix::{
     errno::Errno,
@@ -19,7 +20,10 @@ use nix::{
 
 use crate::{
     error::NetlinkError,
-    wire::{self, Message, RawLink, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN},
+    wire::{
+        self, Message, RawAddr, RawLink, RawNeighbor, RawRoute, NLMSG_DONE, NLMSG_ERROR,
+        NLMSG_NOOP, NLMSG_OVERRUN,
+    },
 };
 
 /// A dump that keeps being interrupted by changes is retried this many times in all.
@@ -62,6 +66,148 @@ impl RouteSocket {
         })
     }
 
+    /// Every address of every family of the socket's network namespace.
+    pub fn dump_addrs(&mut self) -> Result<Vec<RawAddr>, NetlinkError> {
+        self.dump("RTM_GETADDR", Self::send_getaddr, |message| {
+            if message.kind == wire::RTM_NEWADDR {
+                wire::decode_addr(message.payload).map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+    }
+
+    /// Every route of every table and every family of the socket's network namespace.
+    pub fn dump_routes(&mut self) -> Result<Vec<RawRoute>, NetlinkError> {
+        self.dump("RTM_GETROUTE", Self::send_getroute, |message| {
+            if message.kind == wire::RTM_NEWROUTE {
+                wire::decode_route(message.payload).map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+    }
+
+    /// Every entry of the neighbour tables (ARP and NDP) of the socket's network namespace;
+    /// proxy entries are not included.
+    pub fn dump_neighbors(&mut self) -> Result<Vec<RawNeighbor>, NetlinkError> {
+        self.dump("RTM_GETNEIGH", Self::send_getneigh, |message| {
+            if message.kind == wire::RTM_NEWNEIGH {
+                wire::decode_neighbor(message.payload).map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+    }
+
+    /// The nsid that the socket's network namespace gives to the network namespace open as
+    /// `netns`, or `None` when it has given it none. Asks with `RTM_GETNSID`, which never
+    /// assigns an nsid. A file that is not a network namespace is a kernel error (`EINVAL`).
+    pub fn nsid_of(&mut self, netns: BorrowedFd<'_>) -> Result<Option<i32>, NetlinkError> {
+        const REQUEST: &str = "RTM_GETNSID";
+        let seq = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        let fd = u32::try_from(netns.as_raw_fd()).map_err(|_| NetlinkError::Send {
+            request: REQUEST,
+            reason: "negative file descriptor".to_owned(),
+        })?;
+        self.send_request(
+            Rtm::Getnsid,
+            NlmF::REQUEST,
+            seq,
+            Buffer::from(wire::getnsid_request_payload(fd)),
+        )
+        .map_err(|reason| NetlinkError::Send {
+            request: REQUEST,
+            reason,
+        })?;
+        let port = self.handle.pid();
+        loop {
+            let len = self.receive(REQUEST)?;
+            for message in wire::messages(&self.buffer[..len]) {
+                let message = message?;
+                if message.seq != seq || message.port != port {
+                    continue;
+                }
+                match message.kind {
+                    wire::RTM_NEWNSID => return Ok(wire::decode_nsid(message.payload)?),
+                    NLMSG_ERROR => {
+                        let code = message.error_code()?;
+                        return Err(if code < 0 {
+                            NetlinkError::Kernel {
+                                request: REQUEST,
+                                errno: Errno::from_raw(-code),
+                            }
+                        } else {
+                            // An acknowledgement without the answer, which the request
+                            // did not ask for.
+                            NetlinkError::NoReply { request: REQUEST }
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn send_request<P: Size + ToBytes + std::fmt::Debug>(
+        &self,
+        kind: Rtm,
+        flags: NlmF,
+        seq: u32,
+        payload: P,
+    ) -> Result<(), String> {
+        let request = NlmsghdrBuilder::default()
+            .nl_type(kind)
+            .nl_flags(flags)
+            .nl_seq(seq)
+            .nl_payload(NlPayload::Payload(payload))
+            .build()
+            .map_err(|e| e.to_string())?;
+        self.handle.send(&request).map_err(|e| e.to_string())
+    }
+
+    fn send_getaddr(&self, seq: u32) -> Result<(), String> {
+        let ifaddrmsg = IfaddrmsgBuilder::default()
+            .ifa_family(RtAddrFamily::Unspecified)
+            .ifa_prefixlen(0)
+            .ifa_scope(RtScope::Universe)
+            .ifa_index(0)
+            .build()
+            .map_err(|e| e.to_string())?;
+        self.send_request(Rtm::Getaddr, NlmF::REQUEST | NlmF::DUMP, seq, ifaddrmsg)
+    }
+
+    fn send_getroute(&self, seq: u32) -> Result<(), String> {
+        // AF_UNSPEC: the kernel runs the dump of every family, and without a table
+        // attribute every table comes back. rtm_flags stay 0: RTM_F_CLONED would ask for
+        // the route cache instead.
+        let rtmsg = RtmsgBuilder::default()
+            .rtm_family(RtAddrFamily::Unspecified)
+            .rtm_dst_len(0)
+            .rtm_src_len(0)
+            .rtm_tos(0)
+            .rtm_table(RtTable::Unspec)
+            .rtm_protocol(Rtprot::Unspec)
+            .rtm_scope(RtScope::Universe)
+            .rtm_type(Rtn::Unspec)
+            .build()
+            .map_err(|e| e.to_string())?;
+        self.send_request(Rtm::Getroute, NlmF::REQUEST | NlmF::DUMP, seq, rtmsg)
+    }
+
+    fn send_getneigh(&self, seq: u32) -> Result<(), String> {
+        // ndm_flags stay 0: NTF_PROXY would ask for the proxy entries instead.
+        let ndmsg = NdmsgBuilder::default()
+            .ndm_family(RtAddrFamily::Unspecified)
+            .ndm_index(0)
+            .ndm_state(Nud::NONE)
+            .ndm_type(Rtn::Unspec)
+            .build()
+            .map_err(|e| e.to_string())?;
+        self.send_request(Rtm::Getneigh, NlmF::REQUEST | NlmF::DUMP, seq, ndmsg)
+    }
+
     fn send_getlink(&self, seq: u32) -> Result<(), String> {
         // The kernel answers a link dump with only DONE unless ifi_type is set, so set it
         // explicitly rather than trusting a builder default.
@@ -71,14 +217,7 @@ impl RouteSocket {
             .rtattrs(RtBuffer::new())
             .build()
             .map_err(|e| e.to_string())?;
-        let request = NlmsghdrBuilder::default()
-            .nl_type(Rtm::Getlink)
-            .nl_flags(NlmF::REQUEST | NlmF::DUMP)
-            .nl_seq(seq)
-            .nl_payload(NlPayload::Payload(ifinfomsg))
-            .build()
-            .map_err(|e| e.to_string())?;
-        self.handle.send(&request).map_err(|e| e.to_string())
+        self.send_request(Rtm::Getlink, NlmF::REQUEST | NlmF::DUMP, seq, ifinfomsg)
     }
 
     /// Sends a dump request and decodes every reply until `NLMSG_DONE`, starting again
@@ -171,5 +310,14 @@ impl RouteSocket {
                 Err(errno) => Err(NetlinkError::Receive { request, errno }),
             };
         }
+    }
+}
+
+/// The socket's descriptor, for socket options this crate does not read itself (such as
+/// `SO_NETNS_COOKIE`, which needs `unsafe` to read with nix 0.32). Do not read from or
+/// write to it: replies would be lost to the dumps.
+impl AsRawFd for RouteSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.handle.as_raw_fd()
     }
 }

@@ -346,6 +346,7 @@ fn variant_name(error: &NsError) -> &'static str {
         NsError::ProcessExited { .. } => "ProcessExited",
         NsError::Open { .. } => "Open",
         NsError::NotNamespace { .. } => "NotNamespace",
+        NsError::ForeignProc => "ForeignProc",
         NsError::WrongType { .. } => "WrongType",
         NsError::NotSingleThreaded(_) => "NotSingleThreaded",
         NsError::Sys { .. } => "Sys",

@@ -1,0 +1,207 @@
+//! The two guarantees, checked on the running processes: the parent never changes its own
+//! namespaces, and the code that parses data from inside a target holds no capabilities.
+//! Also the targets that need care: threads, and a /proc of another pid namespace.
+
+use serde_json::json;
+
+use crate::util::{require_root, World};
+
+#[test]
+fn parent_never_calls_setns_and_the_reading_processes_hold_no_capabilities() {
+    if !require_root("parent_never_calls_setns_and_the_reading_processes_hold_no_capabilities") {
+        return;
+    }
+    let world = World::run(
+        "guarantees",
+        r#"
+        P=$(start_container)
+        ip link add name vh0 type veth peer name eth0 netns "$P"
+        readlink "/proc/$P/ns/net" >"$OUT/target-net"
+        # Every recvfrom of the query process is held up, so it can be looked at meanwhile.
+        strace -f -qq -o "$OUT/trace" -e trace=setns,recvfrom,capset,wait4,waitid,write -e inject=recvfrom:delay_enter=150000 \
+          "$NSHELPER" query links --pid "$P" >"$OUT/slow.out" 2>"$OUT/slow.err" &
+        ST=$!
+        descendants() {
+          local p=$1 c
+          for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do echo "$c"; descendants "$c"; done
+        }
+        target=$(cat "$OUT/target-net")
+        for _ in $(seq 200); do
+          : >"$OUT/procs"
+          for p in $(descendants "$ST"); do
+            printf '%s %s %s %s %s\n' "$p" "$(awk '/^PPid/ {print $2}' /proc/$p/status)" \
+              "$(readlink /proc/$p/ns/net)" "$(awk '/^CapEff/ {print $2}' /proc/$p/status)" \
+              "$(awk '/^NoNewPrivs/ {print $2}' /proc/$p/status)" >>"$OUT/procs" 2>/dev/null || true
+          done
+          # nshelper, the middle process and the query process, the last inside the target.
+          [ "$(grep -cF " $target " "$OUT/procs")" -ge 2 ] && break
+          sleep 0.02
+        done
+        wait "$ST" || true
+        echo "$ST" >"$OUT/strace-pid"
+        "#,
+    );
+    assert!(
+        world.read("slow.err").is_empty(),
+        "stderr: {}",
+        world.read("slow.err")
+    );
+    let document: serde_json::Value = serde_json::from_slice(&world.bytes("slow.out")).unwrap();
+    assert_eq!(document["errors"], json!([]), "{document}");
+
+    // (pid, ppid, netns, CapEff, NoNewPrivs) of each process under strace.
+    let procs: Vec<Vec<String>> = world
+        .read("procs")
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect();
+    let strace_pid = world.read("strace-pid").trim().to_owned();
+    let parent = procs
+        .iter()
+        .find(|p| p[1] == strace_pid)
+        .unwrap_or_else(|| panic!("nshelper itself: {procs:?}"));
+    let target = world.read("target-net").trim().to_owned();
+    let inside: Vec<&Vec<String>> = procs.iter().filter(|p| p[2] == target).collect();
+    assert_eq!(inside.len(), 2, "middle and query process: {procs:?}");
+    let query = inside
+        .iter()
+        .find(|p| inside.iter().any(|q| q[0] == p[1]))
+        .unwrap_or_else(|| panic!("the query process, child of the middle one: {procs:?}"));
+
+    assert_ne!(parent[2], target, "the parent stays in its own namespace");
+    assert_eq!(
+        query[3], "0000000000000000",
+        "query capabilities: {query:?}"
+    );
+    assert_eq!(query[4], "1", "query process has no_new_privs: {query:?}");
+
+    // strace names the parent's own calls by its pid; setns comes only from a child.
+    let trace = world.read("trace");
+    let setns: Vec<&str> = trace.lines().filter(|l| l.contains("setns(")).collect();
+    assert_eq!(
+        setns.len(),
+        3,
+        "net, pid and mnt joined once each:\n{trace}"
+    );
+    let parent_pid = &parent[0];
+    assert!(
+        setns
+            .iter()
+            .all(|l| !l.starts_with(&format!("{parent_pid} "))),
+        "the parent called setns:\n{trace}"
+    );
+    // The parent keeps its capabilities only to make children. It gives them up after it
+    // has reaped the last one and before it turns any report into output.
+    let parent_calls: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.starts_with(&format!("{parent_pid} ")))
+        .collect();
+    let last_reap = parent_calls
+        .iter()
+        .rposition(|l| l.contains("wait4(") || l.contains("waitid("))
+        .unwrap_or_else(|| panic!("the parent reaps:\n{trace}"));
+    let drop_at = parent_calls
+        .iter()
+        .rposition(|l| l.contains("capset("))
+        .unwrap_or_else(|| panic!("the parent drops capabilities:\n{trace}"));
+    let output_at = parent_calls
+        .iter()
+        .position(|l| l.contains("write(1,"))
+        .unwrap_or_else(|| panic!("the parent writes the document:\n{trace}"));
+    assert!(
+        last_reap < drop_at && drop_at < output_at,
+        "reap, then drop, then output:\n{}",
+        parent_calls.join("\n")
+    );
+    let mnt_last = setns.last().unwrap();
+    assert!(
+        mnt_last.contains("CLONE_NEWNS"),
+        "mount namespace last: {setns:?}"
+    );
+}
+
+#[test]
+fn a_thread_that_moved_alone_is_a_target_of_its_own() {
+    if !require_root("a_thread_that_moved_alone_is_a_target_of_its_own") {
+        return;
+    }
+    let world = World::run(
+        "thread",
+        r#"
+        P=$(start_container)
+        readlink "/proc/$P/ns/net" >"$OUT/target-net"
+        python3 -c '
+import ctypes, os, sys, threading, time
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open(sys.argv[1], os.O_RDONLY)
+def inside():
+    if libc.setns(fd, 0x40000000) != 0:
+        sys.exit("setns failed")
+    with open(sys.argv[2] + ".tmp", "w") as f:
+        f.write(str(threading.get_native_id()))
+    os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+    time.sleep(600)
+threading.Thread(target=inside, daemon=True).start()
+time.sleep(600)
+' "/proc/$P/ns/net" "$OUT/tid" </dev/null >/dev/null 2>&1 &
+        until [ -e "$OUT/tid" ]; do sleep 0.02; done
+        run_nshelper thread query links --pid "$(cat "$OUT/tid")"
+        save thread-ip.json nsenter -t "$P" -n ip -j link
+        "#,
+    );
+    let result = world.nshelper_run("thread").only_result();
+    assert_eq!(result["namespaces"]["net"], world.inode("target-net"));
+    let ours = result["links"].as_array().unwrap().len();
+    assert_eq!(
+        ours,
+        world.ip_json("thread-ip.json").as_array().unwrap().len()
+    );
+}
+
+#[test]
+fn a_proc_of_another_pid_namespace_is_refused_not_misread() {
+    if !require_root("a_proc_of_another_pid_namespace_is_refused_not_misread") {
+        return;
+    }
+    // In a new pid namespace without its own /proc, "pid 1" means two different processes.
+    let world = World::run(
+        "foreign-proc",
+        r#"
+        NSHELPER_REAL=$NSHELPER
+        NSHELPER=unshare
+        run_nshelper foreign --pid --net --fork "$NSHELPER_REAL" query --pid 1 --ns net
+        "#,
+    );
+    let run = world.nshelper_run("foreign");
+    let error = run.only_error("invalid_target");
+    assert!(
+        error["message"].as_str().unwrap().contains("/proc"),
+        "{error}"
+    );
+}
+
+#[test]
+fn children_born_in_another_pid_namespace_still_answer() {
+    if !require_root("children_born_in_another_pid_namespace_still_answer") {
+        return;
+    }
+    // nsenter -p -F leaves nshelper in its pid namespace but has its children born in the
+    // container's, where the parent has no pid.
+    let world = World::run(
+        "pid-for-children",
+        r#"
+        P=$(start_container)
+        NSHELPER_REAL=$NSHELPER
+        NSHELPER=nsenter
+        run_nshelper own -t "$P" -p -F "$NSHELPER_REAL" query
+        run_nshelper target -t "$P" -p -F "$NSHELPER_REAL" query --pid "$P"
+        readlink "/proc/$P/ns/pid" >"$OUT/target-pid"
+        readlink /proc/self/ns/net >"$OUT/own-net"
+        "#,
+    );
+    let own = world.nshelper_run("own").only_result();
+    assert_eq!(own["namespaces"]["net"], world.inode("own-net"));
+    assert_eq!(own["namespaces"]["pid"], world.inode("target-pid"));
+    let target = world.nshelper_run("target").only_result();
+    assert_eq!(target["namespaces"]["pid"], world.inode("target-pid"));
+}
