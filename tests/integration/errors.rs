@@ -141,3 +141,79 @@ fn missing_namespace_files_are_not_found() {
     pretty.only_error("not_found");
     assert!(pretty.stdout.iter().filter(|&&b| b == b'\n').count() > 3);
 }
+
+/// Runs nshelper under strace, which makes the query process's netlink reads misbehave
+/// the way `fault` says, and returns the run.
+fn with_injected_fault(test: &str, fault: &str, args: &str) -> Option<Run> {
+    if !require_root(test) {
+        return None;
+    }
+    let world = World::run(
+        test,
+        &format!(
+            r#"
+        NSHELPER_REAL=$NSHELPER
+        NSHELPER=strace
+        run_nshelper faulty -f -qq -o /dev/null -e trace=recvfrom -e inject=recvfrom:{fault} "$NSHELPER_REAL" {args}
+        "#
+        ),
+    );
+    let run = world.nshelper_run("faulty");
+    Some(Run {
+        stdout: run.stdout,
+        // strace's own complaints (about a process killed while it delayed it) are not
+        // nshelper's.
+        stderr: run
+            .stderr
+            .lines()
+            .filter(|line| !line.starts_with("strace: "))
+            .map(|line| format!("{line}\n"))
+            .collect(),
+        status: run.status,
+    })
+}
+
+#[test]
+fn a_query_slower_than_the_timeout_is_a_timeout_error() {
+    let Some(run) = with_injected_fault(
+        "a_query_slower_than_the_timeout_is_a_timeout_error",
+        "delay_enter=3000000",
+        "query --timeout 0.5",
+    ) else {
+        return;
+    };
+    let error = run.only_error("timeout");
+    assert_eq!(error["target"], serde_json::json!({"kind": "self"}));
+}
+
+#[test]
+fn a_query_process_killed_midway_is_child_failed() {
+    let Some(run) = with_injected_fault(
+        "a_query_process_killed_midway_is_child_failed",
+        "signal=SIGKILL",
+        "query",
+    ) else {
+        return;
+    };
+    let error = run.only_error("child_failed");
+    assert!(
+        error["message"].as_str().unwrap().contains("signal 9"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_failing_netlink_read_is_a_netlink_error() {
+    let Some(run) = with_injected_fault(
+        "a_failing_netlink_read_is_a_netlink_error",
+        "error=EIO",
+        "query",
+    ) else {
+        return;
+    };
+    let error = run.only_error("netlink");
+    assert!(
+        error["message"].as_str().unwrap().contains("EIO"),
+        "{error}"
+    );
+}

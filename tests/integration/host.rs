@@ -630,3 +630,38 @@ fn a_namespace_that_cannot_be_entered_is_an_error_and_the_others_still_answer() 
     );
     assert_eq!(run.stderr.lines().count(), errors.len(), "{}", run.stderr);
 }
+
+#[test]
+fn processes_that_come_and_go_during_the_call_are_not_errors() {
+    if !require_root("processes_that_come_and_go_during_the_call_are_not_errors") {
+        return;
+    }
+    let world = World::run(
+        "churn",
+        r#"
+        ip netns add red
+        # Short-lived processes in namespaces of their own, appearing and exiting throughout.
+        ( while :; do unshare --net sleep 0.005; done ) </dev/null >/dev/null 2>&1 &
+        CHURN=$!
+        for i in $(seq 8); do
+          run_nshelper "all-$i" query links --all
+          run_nshelper "list-$i" list
+        done
+        kill "$CHURN"
+        "#,
+    );
+    for i in 1..=8 {
+        for run in ["all", "list"] {
+            let run = world.nshelper_run(&format!("{run}-{i}"));
+            assert_eq!(run.status, 0, "stderr: {}", run.stderr);
+            assert!(run.stderr.is_empty(), "{}", run.stderr);
+            assert_eq!(run.document()["errors"], json!([]));
+        }
+        let all = world.nshelper_run(&format!("all-{i}")).document();
+        assert!(all["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["target"]["names"] == json!(["red"])));
+    }
+}

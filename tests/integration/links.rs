@@ -226,17 +226,36 @@ fn ns_picks_which_namespaces_of_the_process_are_joined() {
             for _ in $(seq 400); do c=$(tr -d ' ' </proc/$l/task/$l/children 2>/dev/null || true); [ -n "$c" ] && break; sleep 0.025; done
             echo "$c")
         until [ "$(readlink /proc/$U/ns/user)" != "$(readlink /proc/self/ns/user)" ]; do sleep 0.02; done
+        unshare --net --pid --mount --uts --ipc --cgroup --fork --mount-proc sleep 600 </dev/null >/dev/null 2>&1 &
+        L=$!
+        until Q=$(tr -d ' ' </proc/$L/task/$L/children 2>/dev/null) && [ -n "$Q" ] \
+          && [ "$(readlink /proc/$Q/ns/ipc)" != "$(readlink /proc/self/ns/ipc)" ]; do sleep 0.02; done
+        run_nshelper every query links --pid "$Q" --ns net,pid,mnt,uts,ipc,cgroup
+        for t in net pid mnt uts ipc cgroup; do save "every-$t" readlink "/proc/$Q/ns/$t"; done
         run_nshelper uts query links --pid "$P" --ns net,pid,mnt,uts
         run_nshelper netonly query links --pid "$P" --ns net
         run_nshelper sameuser query links --pid "$P" --ns user,net
         snapshot userns nsenter -t "$U" -U -n --preserve-credentials ip -- query links --pid "$U" --ns user,net,pid,mnt
-        for t in net pid mnt uts user; do
+        for t in net pid mnt uts user ipc cgroup; do
           save "target-$t" readlink "/proc/$P/ns/$t"
           save "userns-$t" readlink "/proc/$U/ns/$t"
           save "own-$t" readlink "/proc/self/ns/$t"
         done
         "#,
     );
+    let every = world.nshelper_run("every").only_result();
+    for kind in ["net", "pid", "mnt", "uts", "ipc", "cgroup"] {
+        assert_eq!(
+            every["namespaces"][kind],
+            world.inode(&format!("every-{kind}")),
+            "{kind}"
+        );
+        assert_ne!(
+            every["namespaces"][kind],
+            world.inode(&format!("own-{kind}"))
+        );
+    }
+
     let uts = world.nshelper_run("uts").only_result();
     for kind in ["net", "pid", "mnt", "uts"] {
         assert_eq!(
