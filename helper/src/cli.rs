@@ -40,7 +40,26 @@ pub enum Command {
     List(CommonArgs),
     /// Find the namespace, link and peer behind an interface name, ifindex, MAC or IP address.
     Whois(WhoisArgs),
+    /// Run a command inside a target's namespaces, in place of nsenter and ip netns exec.
+    #[command(after_help = EXEC_HELP)]
+    Exec(ExecArgs),
 }
+
+const EXEC_HELP: &str = "\
+Examples:
+  sudo nshelper exec --pid 4242 -- ip -br addr      ip inside the container, its own binary included
+  sudo nshelper exec --pid 4242 -- sh -c 'echo $$'  a small pid: the shell is in the container's pid namespace
+  sudo nshelper exec --netns red -- ls /sys/class/net
+
+With --pid, the command joins the net, pid and mnt namespaces of PID (or those --ns names),
+and is found and run in the target's mount namespace. With --netns it runs as under
+`ip netns exec`: in a private mount namespace with a /sys of that network namespace, and
+with /etc/netns/NAME/* bound over /etc.
+
+Exit status: the command's, or 128+N when signal N ended it; 125 when nshelper itself fails
+(no such target, not permitted, bad command line), 126 when the command cannot be executed,
+127 when it is not found inside the target. SIGINT, SIGTERM and SIGHUP sent to nshelper
+are passed on to the command.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum QueryKind {
@@ -134,4 +153,36 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
         ));
     }
     Duration::try_from_secs_f64(seconds).map_err(|_| format!("'{text}' seconds is too long"))
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("target").required(true).args(["pid", "netns"]))]
+pub struct ExecArgs {
+    /// Join the namespaces of this process (by default its net, pid and mnt namespaces).
+    #[arg(long, value_name = "PID", value_parser = clap::value_parser!(u32).range(1..))]
+    pub pid: Option<u32>,
+
+    /// A network namespace: an `ip netns` NAME, or a PATH (any value with a `/`).
+    #[arg(long, value_name = "NAME|PATH",
+          value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub netns: Option<String>,
+
+    /// Which of the process's namespaces to join, comma-separated, from
+    /// net,pid,mnt,uts,ipc,cgroup,user.
+    #[arg(long, value_name = "LIST", requires = "pid", value_delimiter = ',',
+          value_parser = parse_namespace_type)]
+    pub ns: Option<Vec<NsType>>,
+
+    /// Run the command with an empty environment.
+    #[arg(long)]
+    pub clear_env: bool,
+
+    /// The command and its arguments.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD [ARGS...]"
+    )]
+    pub command: Vec<std::ffi::OsString>,
 }

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod exec;
 mod failure;
 mod inside;
 mod jobs;
@@ -43,6 +44,7 @@ fn main() {
             let document = list::run(&args);
             finish(&document, &document.errors, false, args.pretty)
         }
+        Command::Exec(args) => exec::run(&args),
         Command::Whois(args) => {
             let document = whois::run(&args);
             if document.matches.is_empty() {
@@ -85,13 +87,19 @@ fn finish(document: &impl Serialize, errors: &[TargetError], failed: bool, prett
 /// on stderr and status 2.
 fn report_usage_error(error: clap::Error) -> i32 {
     use clap::error::ErrorKind;
+    // exec's own statuses leave 1 and 2 to the command; its usage errors are 125, as env's.
+    let usage_status = if std::env::args_os().nth(1).as_deref() == Some("exec".as_ref()) {
+        exec::EXIT_EXEC_FAILED
+    } else {
+        EXIT_USAGE
+    };
     match error.kind() {
         ErrorKind::DisplayHelp
         | ErrorKind::DisplayVersion
         | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             let _ = error.print();
             if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                EXIT_USAGE
+                usage_status
             } else {
                 EXIT_OK
             }
@@ -109,14 +117,14 @@ fn report_usage_error(error: clap::Error) -> i32 {
             let line = paragraph.join(" ");
             let line = line.strip_prefix("error: ").unwrap_or(&line);
             eprintln!("nshelper: {} (see 'nshelper --help')", one_line(line));
-            EXIT_USAGE
+            usage_status
         }
     }
 }
 
 /// Text from the command line or from inside a target, made safe for one line of a log or
 /// terminal: control characters are escaped.
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     text.chars()
         .flat_map(|c| {
             if c.is_control() {

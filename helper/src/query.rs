@@ -26,7 +26,7 @@ pub fn targets_of(args: &QueryArgs) -> Vec<Target> {
     targets
 }
 
-fn netns_target(netns: &str) -> Target {
+pub fn netns_target(netns: &str) -> Target {
     if netns.contains('/') {
         Target::Netns {
             name: None,

@@ -76,6 +76,27 @@ fn help_and_version_exit_0() {
     ] {
         assert!(text.contains(expected), "help lacks {expected}: {text}");
     }
+    let exec_help = run(&["exec", "--help"]);
+    assert_eq!(exec_help.status, 0);
+    let text = String::from_utf8(exec_help.stdout).unwrap();
+    for expected in [
+        "--clear-env",
+        "ip netns exec",
+        "125",
+        "126",
+        "127",
+        "128+N",
+        "SIGTERM",
+    ] {
+        assert!(
+            text.contains(expected),
+            "exec help lacks {expected}: {text}"
+        );
+    }
+    let top = String::from_utf8(run(&["--help"]).stdout).unwrap();
+    for command in ["query", "list", "whois", "exec"] {
+        assert!(top.contains(command), "help lacks {command}: {top}");
+    }
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 mod engine;
 mod errors;
+mod exec;
 mod guarantees;
 mod host;
 mod links;

@@ -167,13 +167,13 @@ where
 
 /// Runs a child's whole life. A panic must end the child here: unwinding further would
 /// return into the caller's frames, and the child would go on as if it were the parent.
-fn in_child(life: impl FnOnce() -> std::convert::Infallible) -> ! {
+pub(crate) fn in_child(life: impl FnOnce() -> std::convert::Infallible) -> ! {
     let _ = catch_unwind(AssertUnwindSafe(life));
     sys::exit_now(EXIT_PANICKED)
 }
 
 /// Makes the calling child die with its parent, and exits if the parent is already gone.
-fn die_with(parent: &OwnedFd) {
+pub(crate) fn die_with(parent: &OwnedFd) {
     let _ = prctl::set_pdeathsig(Signal::SIGKILL);
     // A pidfd is readable once its process has exited.
     let mut fds = [PollFd::new(parent.as_fd(), PollFlags::POLLIN)];
@@ -195,11 +195,11 @@ fn fork_error_frame(errno: Errno) -> Vec<u8> {
     frame
 }
 
-fn errno_bytes(errno: Errno) -> [u8; 4] {
+pub(crate) fn errno_bytes(errno: Errno) -> [u8; 4] {
     (errno as i32).to_le_bytes()
 }
 
-fn send_and_exit(writer: &OwnedFd, mut frame: &[u8], code: i32) -> ! {
+pub(crate) fn send_and_exit(writer: &OwnedFd, mut frame: &[u8], code: i32) -> ! {
     while !frame.is_empty() {
         match write(writer, frame) {
             Ok(written) => frame = &frame[written..],
@@ -345,12 +345,12 @@ fn interpret(status: Result<ChildExit, Errno>, report: Vec<u8>) -> Result<Vec<u8
     }
 }
 
-fn decode_errno(body: &[u8]) -> Result<Errno, NsError> {
+pub(crate) fn decode_errno(body: &[u8]) -> Result<Errno, NsError> {
     let bytes: [u8; 4] = body.try_into().map_err(|_| NsError::MalformedReport)?;
     Ok(Errno::from_raw(i32::from_le_bytes(bytes)))
 }
 
-fn namespace_errno(body: &[u8]) -> Result<(NsType, Errno), NsError> {
+pub(crate) fn namespace_errno(body: &[u8]) -> Result<(NsType, Errno), NsError> {
     let (index, rest) = body.split_first().ok_or(NsError::MalformedReport)?;
     let ns = NsType::from_index(*index).ok_or(NsError::MalformedReport)?;
     Ok((ns, decode_errno(rest)?))

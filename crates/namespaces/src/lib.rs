@@ -10,6 +10,7 @@
 mod discover;
 mod engine;
 mod error;
+mod exec;
 mod kind;
 #[allow(unsafe_code)]
 mod sys;
@@ -18,6 +19,7 @@ mod target;
 pub use discover::{discover_network_namespaces, process_info, FoundNetns, ProcessInfo};
 pub use engine::{spawn, RunningQuery};
 pub use error::NsError;
+pub use exec::{exec_in, ExecError, ExecRequest, MountSetup};
 pub use kind::NsType;
 pub use target::{JoinPlan, ProcRoot, DEFAULT_PROCESS_NAMESPACES};
 

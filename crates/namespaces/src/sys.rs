@@ -144,3 +144,32 @@ pub fn netns_cookie(socket: &impl AsRawFd) -> Result<u64, Errno> {
     Errno::result(rc)?;
     Ok(cookie)
 }
+
+/// Restores the default action of SIGPIPE, which the Rust runtime ignores in its own
+/// process, so that a command run for the user dies of a closed pipe as it would elsewhere.
+pub fn default_sigpipe() -> Result<(), Errno> {
+    // SAFETY: SIG_DFL installs no handler, so no code of ours can run in signal context;
+    // the call only changes this process's disposition of one signal.
+    let previous = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    if previous == libc::SIG_ERR {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// Marks every descriptor from `first` up as close-on-exec (`close_range(2)`, Linux 5.11),
+/// whoever opened it, so that a command run for the user inherits only 0, 1 and 2.
+pub fn cloexec_from(first: libc::c_uint) -> Result<(), Errno> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range takes three integers and touches no memory of ours; with
+    // CLOSE_RANGE_CLOEXEC it closes nothing, so no OwnedFd is invalidated.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    Errno::result(rc).map(drop)
+}

@@ -1,0 +1,82 @@
+//! `nshelper exec`: run a command inside a target's namespaces.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+
+use nshelper_model::Target;
+use nshelper_namespaces::{
+    exec_in, ExecError, ExecRequest, JoinPlan, MountSetup, ProcRoot, DEFAULT_PROCESS_NAMESPACES,
+};
+
+use crate::cli::ExecArgs;
+use crate::failure::Failure;
+use crate::query::netns_target;
+
+/// nshelper itself failed: no such target, not permitted, a bad command line.
+pub const EXIT_EXEC_FAILED: i32 = 125;
+/// The command was found but cannot be executed.
+pub const EXIT_CANNOT_EXECUTE: i32 = 126;
+/// The command was not found inside the target.
+pub const EXIT_NOT_FOUND: i32 = 127;
+
+/// Runs the command and returns the status nshelper exits with.
+pub fn run(args: &ExecArgs) -> i32 {
+    let target = match (args.pid, &args.netns) {
+        (Some(pid), _) => Target::Pid { pid },
+        (None, Some(netns)) => netns_target(netns),
+        (None, None) => Target::OwnNamespaces,
+    };
+    let outcome =
+        prepare(args, &target).and_then(|(plan, proc, request)| exec_in(plan, &proc, &request));
+    match outcome {
+        Ok(status) => status,
+        Err(error) => {
+            let code = match &error {
+                ExecError::NotFound { .. } => EXIT_NOT_FOUND,
+                ExecError::CannotExecute { .. } => EXIT_CANNOT_EXECUTE,
+                _ => EXIT_EXEC_FAILED,
+            };
+            let line = match error {
+                ExecError::Namespaces(e) => {
+                    let error = Failure::from(e).for_target(target);
+                    format!("{}: {}", error.kind.as_str(), error.message)
+                }
+                other => other.to_string(),
+            };
+            eprintln!("nshelper: exec: {}", crate::one_line(&line));
+            code
+        }
+    }
+}
+
+type Prepared = (JoinPlan, ProcRoot, ExecRequest);
+
+fn prepare(args: &ExecArgs, target: &Target) -> Result<Prepared, ExecError> {
+    let failed = ExecError::from;
+    let proc = ProcRoot::open().map_err(failed)?;
+    let (plan, mounts) = match target {
+        Target::Pid { pid } => {
+            let kinds = args.ns.as_deref().unwrap_or(&DEFAULT_PROCESS_NAMESPACES);
+            let plan = JoinPlan::for_process(&proc, *pid, kinds).map_err(failed)?;
+            (plan, MountSetup::Joined)
+        }
+        Target::Netns { name, path } => {
+            let plan = JoinPlan::for_netns_file(&proc, path.as_ref()).map_err(failed)?;
+            (plan, MountSetup::NetnsExec { name: name.clone() })
+        }
+        Target::OwnNamespaces | Target::Discovered(_) => {
+            (JoinPlan::own_namespaces(), MountSetup::Joined)
+        }
+    };
+    let argv = args
+        .command
+        .iter()
+        .map(|arg| CString::new(arg.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| ExecError::Setup {
+            step: "pass an argument holding a NUL byte",
+            errno: nix::errno::Errno::EINVAL,
+        })?;
+    let env = args.clear_env.then(Vec::new);
+    Ok((plan, proc, ExecRequest { argv, env, mounts }))
+}
