@@ -27,7 +27,12 @@ fn a_command_runs_inside_the_pid_and_mount_namespaces_of_a_process() {
         run_nshelper noexec exec --pid "$P" -- /mnt/not-executable
         run_nshelper missing exec --pid "$P" -- no-such-command
         run_nshelper gone exec --pid 2147483000 -- true
-        run_nshelper unprivileged exec --pid 1 -- true
+        run_nshelper netonly exec --pid "$P" --ns net -- readlink /proc/self/ns/pid /proc/self/ns/net
+        save own-pid readlink /proc/self/ns/pid
+        NSHELPER_REAL=$NSHELPER
+        NSHELPER=setpriv
+        run_nshelper unprivileged --reuid 65534 --regid 65534 --clear-groups --inh-caps=-all --bounding-set=-all "$NSHELPER_REAL" exec --pid "$P" -- true
+        NSHELPER=$NSHELPER_REAL
         save target-pid readlink "/proc/$P/ns/pid"
         save target-net readlink "/proc/$P/ns/net"
         "##,
@@ -61,6 +66,22 @@ fn a_command_runs_inside_the_pid_and_mount_namespaces_of_a_process() {
     assert_eq!(gone.stderr.lines().count(), 1, "{}", gone.stderr);
     assert!(gone.stderr.contains("not_found"), "{}", gone.stderr);
     assert!(gone.stdout.is_empty());
+    let unprivileged = world.nshelper_run("unprivileged");
+    assert_eq!(unprivileged.status, 125, "{}", unprivileged.stderr);
+    assert!(
+        unprivileged.stderr.contains("permission_denied"),
+        "{}",
+        unprivileged.stderr
+    );
+    assert_eq!(unprivileged.stderr.lines().count(), 1);
+
+    // --ns picks the namespaces as in query: here the network namespace alone.
+    let net_only = world.nshelper_run("netonly");
+    assert_eq!(net_only.status, 0, "{}", net_only.stderr);
+    assert_eq!(
+        String::from_utf8(net_only.stdout).unwrap(),
+        format!("{}{}", world.read("own-pid"), world.read("target-net"))
+    );
 }
 
 #[test]
@@ -144,6 +165,7 @@ fn io_exit_status_signals_descriptors_and_environment_pass_through() {
         x() { run_nshelper "$@"; }
         echo "from stdin" | "$NSHELPER" exec --netns red -- cat >"$OUT/stdin.out"
         x ok exec --netns red -- true
+        x stderr exec --netns red -- sh -c 'echo to-stderr >&2'
         x seven exec --netns red -- sh -c 'exit 7'
         x term exec --netns red -- sh -c 'kill -TERM $$'
         # Descriptors of nshelper's own caller must not reach the command.
@@ -153,14 +175,16 @@ fn io_exit_status_signals_descriptors_and_environment_pass_through() {
         export NSHELPER_TEST_VAR=kept
         x env exec --netns red -- sh -c 'echo "$NSHELPER_TEST_VAR"'
         x clear exec --netns red --clear-env -- /usr/bin/env
-        # SIGTERM sent to nshelper reaches the command, which says so and exits 3.
-        "$NSHELPER" exec --netns red -- sh -c "trap 'echo got-term >$OUT/trapped; exit 3' TERM; echo ready >$OUT/ready; while :; do sleep 0.05; done" \
-          </dev/null >/dev/null 2>"$OUT/forward.err" &
-        E=$!
-        until [ -e "$OUT/ready" ]; do sleep 0.02; done
-        kill -TERM "$E"
-        rc=0; wait "$E" || rc=$?
-        echo "$rc" >"$OUT/forward.rc"
+        # A signal sent to nshelper reaches the command, which says so and exits 3.
+        for sig in TERM HUP; do
+          "$NSHELPER" exec --netns red -- sh -c "trap 'echo got-$sig >$OUT/trapped-$sig; exit 3' $sig; echo ready >$OUT/ready-$sig; while :; do sleep 0.05; done" \
+            </dev/null >/dev/null 2>"$OUT/forward-$sig.err" &
+          E=$!
+          until [ -e "$OUT/ready-$sig" ]; do sleep 0.02; done
+          kill -"$sig" "$E"
+          rc=0; wait "$E" || rc=$?
+          echo "$rc" >"$OUT/forward-$sig.rc"
+        done
         "#,
     );
     assert_eq!(world.read("stdin.out"), "from stdin\n");
@@ -181,13 +205,21 @@ fn io_exit_status_signals_descriptors_and_environment_pass_through() {
     let clear = world.nshelper_run("clear");
     assert_eq!(clear.status, 0, "{}", clear.stderr);
     assert_eq!(String::from_utf8(clear.stdout).unwrap(), "");
-    assert_eq!(world.read("trapped"), "got-term\n");
-    assert_eq!(
-        status(&world, "forward"),
-        3,
-        "{}",
-        world.read("forward.err")
-    );
+    for signal in ["TERM", "HUP"] {
+        assert_eq!(
+            world.read(&format!("trapped-{signal}")),
+            format!("got-{signal}\n")
+        );
+        assert_eq!(
+            status(&world, &format!("forward-{signal}")),
+            3,
+            "{}",
+            world.read(&format!("forward-{signal}.err"))
+        );
+    }
+    let stderr = world.nshelper_run("stderr");
+    assert_eq!(stderr.stderr, "to-stderr\n");
+    assert!(stderr.stdout.is_empty());
 }
 
 #[test]
