@@ -84,7 +84,7 @@ pub struct CommonArgs {
     pub pretty: bool,
 
     /// Give up on a namespace after this many seconds.
-    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_timeout)]
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_timeout)]
     pub timeout: Duration,
 }
 
@@ -96,8 +96,7 @@ pub struct QueryArgs {
 
     /// Join the namespaces of this process (by default its net, pid and mnt namespaces).
     /// May be given more than once.
-    #[arg(long = "pid", value_name = "PID",
-          value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long = "pid", value_name = "PID")]
     pub pids: Vec<u32>,
 
     /// A network namespace: an `ip netns` NAME, or a PATH (any value with a `/`) to a
@@ -159,7 +158,7 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
 #[command(group = clap::ArgGroup::new("target").required(true).args(["pid", "netns"]))]
 pub struct ExecArgs {
     /// Join the namespaces of this process (by default its net, pid and mnt namespaces).
-    #[arg(long, value_name = "PID", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "PID")]
     pub pid: Option<u32>,
 
     /// A network namespace: an `ip netns` NAME, or a PATH (any value with a `/`).

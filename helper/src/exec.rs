@@ -10,7 +10,8 @@ use nshelper_namespaces::{
 
 use crate::cli::ExecArgs;
 use crate::failure::Failure;
-use crate::query::netns_target;
+use crate::privileges::{self, Need};
+use crate::query::{netns_target, plan_for_process};
 
 /// nshelper itself failed: no such target, not permitted, a bad command line.
 pub const EXIT_EXEC_FAILED: i32 = 125;
@@ -26,22 +27,23 @@ pub fn run(args: &ExecArgs) -> i32 {
         (None, Some(netns)) => netns_target(netns),
         (None, None) => Target::OwnNamespaces,
     };
-    let outcome =
-        prepare(args, &target).and_then(|(plan, proc, request)| exec_in(plan, &proc, &request));
+    let outcome = prepare(args, &target)
+        .and_then(|(plan, proc, request)| exec_in(plan, &proc, &request).map_err(Refusal::Exec));
     match outcome {
         Ok(status) => status,
-        Err(error) => {
-            let code = match &error {
-                ExecError::NotFound { .. } => EXIT_NOT_FOUND,
-                ExecError::CannotExecute { .. } => EXIT_CANNOT_EXECUTE,
-                _ => EXIT_EXEC_FAILED,
-            };
-            let line = match error {
-                ExecError::Namespaces(e) => {
-                    let error = Failure::from(e).for_target(target);
-                    format!("{}: {}", error.kind.as_str(), error.message)
+        Err(refusal) => {
+            let (code, line) = match refusal {
+                Refusal::Exec(error @ ExecError::NotFound { .. }) => {
+                    (EXIT_NOT_FOUND, error.to_string())
                 }
-                other => other.to_string(),
+                Refusal::Exec(error @ ExecError::CannotExecute { .. }) => {
+                    (EXIT_CANNOT_EXECUTE, error.to_string())
+                }
+                Refusal::Exec(ExecError::Namespaces(e)) => {
+                    (EXIT_EXEC_FAILED, describe(Failure::from(e), &target))
+                }
+                Refusal::Exec(other) => (EXIT_EXEC_FAILED, other.to_string()),
+                Refusal::Target(failure) => (EXIT_EXEC_FAILED, describe(failure, &target)),
             };
             eprintln!("nshelper: exec: {}", crate::one_line(&line));
             code
@@ -49,18 +51,31 @@ pub fn run(args: &ExecArgs) -> i32 {
     }
 }
 
+/// Why the command did not run.
+enum Refusal {
+    Exec(ExecError),
+    /// The target was refused before anything was forked.
+    Target(Failure),
+}
+
+fn describe(failure: Failure, target: &Target) -> String {
+    let error = failure.for_target(target.clone());
+    format!("{}: {}", error.kind.as_str(), error.message)
+}
+
 type Prepared = (JoinPlan, ProcRoot, ExecRequest);
 
-fn prepare(args: &ExecArgs, target: &Target) -> Result<Prepared, ExecError> {
-    let failed = ExecError::from;
+fn prepare(args: &ExecArgs, target: &Target) -> Result<Prepared, Refusal> {
+    let failed = |e| Refusal::Target(Failure::from(e));
     let proc = ProcRoot::open().map_err(failed)?;
     let (plan, mounts) = match target {
         Target::Pid { pid } => {
             let kinds = args.ns.as_deref().unwrap_or(&DEFAULT_PROCESS_NAMESPACES);
-            let plan = JoinPlan::for_process(&proc, *pid, kinds).map_err(failed)?;
+            let plan = plan_for_process(&proc, *pid, kinds).map_err(Refusal::Target)?;
             (plan, MountSetup::Joined)
         }
         Target::Netns { name, path } => {
+            privileges::require(&[Need::Join]).map_err(Refusal::Target)?;
             let plan = JoinPlan::for_netns_file(&proc, path.as_ref()).map_err(failed)?;
             (plan, MountSetup::NetnsExec { name: name.clone() })
         }
@@ -73,9 +88,11 @@ fn prepare(args: &ExecArgs, target: &Target) -> Result<Prepared, ExecError> {
         .iter()
         .map(|arg| CString::new(arg.as_bytes()))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| ExecError::Setup {
-            step: "pass an argument holding a NUL byte",
-            errno: nix::errno::Errno::EINVAL,
+        .map_err(|_| {
+            Refusal::Exec(ExecError::Setup {
+                step: "pass an argument holding a NUL byte",
+                errno: nix::errno::Errno::EINVAL,
+            })
         })?;
     let env = args.clear_env.then(Vec::new);
     Ok((plan, proc, ExecRequest { argv, env, mounts }))

@@ -62,9 +62,11 @@ impl From<NsError> for Failure {
     fn from(error: NsError) -> Self {
         let kind = match &error {
             NsError::NoSuchProcess { .. } | NsError::ProcessExited { .. } => ErrorKind::NotFound,
-            NsError::NotNamespace { .. } | NsError::WrongType { .. } | NsError::ForeignProc => {
-                ErrorKind::InvalidTarget
-            }
+            NsError::NotNamespace { .. }
+            | NsError::WrongType { .. }
+            | NsError::ForeignProc
+            | NsError::PidZero
+            | NsError::KernelThread { .. } => ErrorKind::InvalidTarget,
             NsError::Timeout(_) => ErrorKind::Timeout,
             // The query's own failure arrives already classified.
             NsError::Query(bytes) => {

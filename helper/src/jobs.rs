@@ -5,6 +5,7 @@
 //! given them up.
 
 use std::collections::HashMap;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 use nshelper_model::{ErrorKind, Link, Target};
@@ -35,9 +36,12 @@ pub fn run_all(
         .into_iter()
         .map(|job| {
             let wanted = job.wanted;
-            let bytes = spawn(job.plan, proc, |inodes| inside::run(wanted, known, inodes))
-                .and_then(|running| running.wait(timeout))
-                .map_err(Failure::from);
+            let keep: Vec<BorrowedFd<'_>> = known.iter().map(|k| k.file.as_fd()).collect();
+            let bytes = spawn(job.plan, proc, &keep, |inodes| {
+                inside::run(wanted, known, inodes)
+            })
+            .and_then(|running| running.wait(timeout))
+            .map_err(Failure::from);
             (job.target, bytes)
         })
         .collect();

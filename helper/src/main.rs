@@ -25,7 +25,7 @@ use crate::failure::{EXIT_OK, EXIT_TARGET_FAILED, EXIT_USAGE};
 fn main() {
     // Recorded now: error messages later say what privilege was missing, and by then the
     // helper has dropped what it had.
-    privileges::can_enter_namespaces();
+    privileges::record_starting_capabilities();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => std::process::exit(report_usage_error(error)),

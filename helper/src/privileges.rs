@@ -6,14 +6,90 @@ use nix::sys::prctl;
 
 use std::sync::OnceLock;
 
-static COULD_ENTER_NAMESPACES: OnceLock<bool> = OnceLock::new();
+use caps::CapsHashSet;
+use nshelper_model::ErrorKind;
+use nshelper_namespaces::NsType;
+
+use crate::failure::Failure;
+
+static STARTING_CAPABILITIES: OnceLock<CapsHashSet> = OnceLock::new();
+
+/// The effective capabilities the helper started with, before it gave any up.
+fn starting_capabilities() -> &'static CapsHashSet {
+    STARTING_CAPABILITIES.get_or_init(|| caps::read(None, CapSet::Effective).unwrap_or_default())
+}
+
+/// Records the capabilities the helper starts with; later checks and messages use them.
+pub fn record_starting_capabilities() {
+    starting_capabilities();
+}
 
 /// Whether the helper could enter other processes' namespaces in the usual way when it
-/// started, before it gave up its capabilities.
+/// started.
 pub fn can_enter_namespaces() -> bool {
-    *COULD_ENTER_NAMESPACES.get_or_init(|| {
-        caps::has_cap(None, CapSet::Effective, Capability::CAP_SYS_ADMIN).unwrap_or(false)
-    })
+    starting_capabilities().contains(&Capability::CAP_SYS_ADMIN)
+}
+
+/// What a call needs, beyond what an unprivileged process has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// setns into a namespace.
+    Join,
+    /// Opening the namespaces of another user's process.
+    OtherUsersProcess,
+    /// setns into a mount namespace.
+    MountNamespace,
+}
+
+impl Need {
+    fn capability(self) -> (Capability, &'static str) {
+        match self {
+            Need::Join => (Capability::CAP_SYS_ADMIN, "to join namespaces"),
+            Need::OtherUsersProcess => (
+                Capability::CAP_SYS_PTRACE,
+                "to open another user's process's namespaces",
+            ),
+            Need::MountNamespace => (Capability::CAP_SYS_CHROOT, "to join a mount namespace"),
+        }
+    }
+}
+
+/// What joining `kinds` of a process owned by `owner` needs. Joining a user namespace first
+/// can itself grant the rest, so with `user` only the ptrace check stands.
+pub fn needs_for_process(owner: Option<u32>, kinds: &[NsType]) -> Vec<Need> {
+    let mut needs = Vec::new();
+    if !kinds.contains(&NsType::User) {
+        needs.push(Need::Join);
+        if kinds.contains(&NsType::Mnt) {
+            needs.push(Need::MountNamespace);
+        }
+    }
+    if owner.is_some_and(|uid| uid != nix::unistd::geteuid().as_raw()) {
+        needs.push(Need::OtherUsersProcess);
+    }
+    needs
+}
+
+/// Fails with `permission_denied`, naming every missing capability, when the helper started
+/// without what `needs` asks for.
+pub fn require(needs: &[Need]) -> Result<(), Failure> {
+    let held = starting_capabilities();
+    let missing: Vec<String> = needs
+        .iter()
+        .map(|need| need.capability())
+        .filter(|(capability, _)| !held.contains(capability))
+        .map(|(capability, why)| format!("{capability} ({why})"))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::new(
+        ErrorKind::PermissionDenied,
+        format!(
+            "nshelper needs root here: it lacks {}; run it as root, for example with sudo",
+            missing.join(", ")
+        ),
+    ))
 }
 
 /// Gives up every capability for good: nothing this process does afterwards, nor anything it

@@ -14,6 +14,7 @@ use crate::cli::{QueryArgs, QueryKind};
 use crate::failure::Failure;
 use crate::inside::{KnownNetns, Wanted};
 use crate::jobs::{self, Job, Outcome};
+use crate::privileges::{self, Need};
 
 /// The targets as the command line names them, in order; `--netns` values with a `/` are
 /// paths, others `ip netns` names.
@@ -133,12 +134,29 @@ fn plan_for(proc: &ProcRoot, target: &Target, args: &QueryArgs) -> Result<JoinPl
     let plan = match target {
         Target::Pid { pid } => {
             let kinds = args.ns.as_deref().unwrap_or(&DEFAULT_PROCESS_NAMESPACES);
-            JoinPlan::for_process(proc, *pid, kinds)?
+            plan_for_process(proc, *pid, kinds)?
         }
-        Target::Netns { path, .. } => JoinPlan::for_netns_file(proc, path.as_ref())?,
+        Target::Netns { path, .. } => {
+            privileges::require(&[Need::Join])?;
+            JoinPlan::for_netns_file(proc, path.as_ref())?
+        }
         Target::OwnNamespaces | Target::Discovered(_) => JoinPlan::own_namespaces(),
     };
     Ok(plan)
+}
+
+/// The plan to join `kinds` of process `pid`, once the helper is known to hold what that
+/// needs.
+pub fn plan_for_process(proc: &ProcRoot, pid: u32, kinds: &[NsType]) -> Result<JoinPlan, Failure> {
+    // The owner decides whether CAP_SYS_PTRACE is needed; a process that is gone is
+    // reported as such by the plan itself.
+    let owner = std::fs::metadata(format!("/proc/{pid}"))
+        .ok()
+        .map(|meta| std::os::unix::fs::MetadataExt::uid(&meta));
+    if pid != 0 {
+        privileges::require(&privileges::needs_for_process(owner, kinds))?;
+    }
+    Ok(JoinPlan::for_process(proc, pid, kinds)?)
 }
 
 /// A job for every network namespace of the host, and an error for each that cannot be
@@ -147,6 +165,7 @@ pub fn discovered_jobs(
     proc: &ProcRoot,
     wanted: Wanted,
 ) -> Result<(Vec<Job>, Vec<TargetError>), Failure> {
+    privileges::require(&[Need::Join])?;
     // Pids found in a /proc of another pid namespace would name other processes.
     if !proc.is_of_own_pid_namespace() {
         return Err(NsError::ForeignProc.into());

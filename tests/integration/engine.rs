@@ -226,12 +226,9 @@ fn huge_query_error_is_read_whole_without_deadlock() {
 #[test]
 fn panic_is_reported_as_panicked() {
     let run = run("panic", &[]);
-    // The query really ran and panicked: its message is on stderr.
-    assert!(
-        run.stderr.contains("deliberate panic in the query"),
-        "stderr: {}",
-        run.stderr
-    );
+    // The children's stderr is /dev/null: nothing from inside a target reaches the
+    // caller's terminal, a panic message included.
+    assert!(run.stderr.is_empty(), "stderr: {}", run.stderr);
     if run.doc["panic_strategy"] == "unwind" {
         error(&run, "Panicked", "Panicked");
     } else {
@@ -263,11 +260,7 @@ fn sigkill_is_reported_as_killed_by_sigkill() {
 #[test]
 fn stack_overflow_is_reported_as_killed_by_sigabrt() {
     let run = run("stack-overflow", &[]);
-    assert!(
-        run.stderr.contains("overflowed its stack"),
-        "stderr: {}",
-        run.stderr
-    );
+    assert!(run.stderr.is_empty(), "stderr: {}", run.stderr);
     error(&run, "Killed", "Killed(6)");
 }
 

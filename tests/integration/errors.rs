@@ -23,7 +23,6 @@ fn run(args: &[&str]) -> Run {
 fn usage_errors_exit_2_with_one_line_and_no_document() {
     for args in [
         &["query", "--pid", "abc"][..],
-        &["query", "--pid", "0"],
         &["query", "--pid", "-5"],
         &["query", "--pid", "99999999999"],
         &["query", "--pid"],

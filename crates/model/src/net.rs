@@ -31,9 +31,16 @@ pub struct Link {
     /// name as `link`, and a vxlan's as `linkinfo.info_data.link`.)
     pub link: Option<u32>,
     /// `IFLA_IFALIAS`, as `ip link set X alias` sets it (`ip -j` calls it `ifalias`).
+    /// Bytes of the alias that are not UTF-8 appear as U+FFFD in `alias`, and the alias
+    /// exactly, as hex, here; present only then.
     pub alias: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias_hex: Option<String>,
     /// Alternative names (`ip link property add dev X altname Y`), in the kernel's order.
     pub altnames: Vec<String>,
+    /// Every altname as hex, present only when one of them is not UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub altnames_hex: Option<Vec<String>>,
     pub txqlen: Option<u32>,
     /// The link-layer broadcast address, or the peer of a point-to-point tunnel, formatted
     /// like `address`.

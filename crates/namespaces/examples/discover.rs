@@ -44,7 +44,7 @@ fn main() -> ExitCode {
         if join {
             let entered = netns
                 .join_plan()
-                .and_then(|plan| spawn(plan, &proc, |inodes| Ok(encode(inodes))))
+                .and_then(|plan| spawn(plan, &proc, &[], |inodes| Ok(encode(inodes))))
                 .and_then(|query| query.wait(Duration::from_secs(5)));
             match entered {
                 Ok(report) if net_inode(&report) == Some(netns.inode) => {

@@ -1,7 +1,7 @@
 //! The fork, join, fork engine, and the little report protocol on the pipe between the
 //! query process and the parent.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
@@ -48,7 +48,12 @@ pub struct RunningQuery {
 ///
 /// The caller must be single-threaded; this is checked, not assumed. The process becomes a
 /// child subreaper so that it can reap a query process orphaned by a killed middle one.
-pub fn spawn<F>(plan: JoinPlan, proc: &ProcRoot, query: F) -> Result<RunningQuery, NsError>
+pub fn spawn<F>(
+    plan: JoinPlan,
+    proc: &ProcRoot,
+    keep: &[BorrowedFd<'_>],
+    query: F,
+) -> Result<RunningQuery, NsError>
 where
     F: FnOnce(&[(NsType, u64)]) -> Result<Vec<u8>, Vec<u8>>,
 {
@@ -69,7 +74,7 @@ where
     match sys::fork(proc)? {
         ForkResult::Child => {
             drop(report);
-            in_child(|| run_middle(parent, plan, proc, report_writer, query))
+            in_child(|| run_middle(parent, plan, proc, keep, report_writer, query))
         }
         ForkResult::Parent { child } => {
             drop(report_writer);
@@ -92,6 +97,7 @@ fn run_middle<F>(
     parent: OwnedFd,
     plan: JoinPlan,
     proc: &ProcRoot,
+    keep: &[BorrowedFd<'_>],
     report_writer: OwnedFd,
     query: F,
 ) -> std::convert::Infallible
@@ -99,6 +105,20 @@ where
     F: FnOnce(&[(NsType, u64)]) -> Result<Vec<u8>, Vec<u8>>,
 {
     die_with(&parent);
+    // Nothing of the caller's reaches the target's namespaces: not its terminal, not its
+    // other descriptors. Only the pipe, the namespace files and what the query asked for.
+    let mut kept: Vec<RawFd> = vec![
+        parent.as_raw_fd(),
+        report_writer.as_raw_fd(),
+        proc.as_raw_fd(),
+    ];
+    kept.extend(plan.joins.iter().map(|opened| opened.file.as_raw_fd()));
+    kept.extend(keep.iter().map(AsRawFd::as_raw_fd));
+    if let Err(errno) = detach_stdio().and_then(|()| sys::close_all_except(&kept)) {
+        let mut frame = vec![TAG_FORK_ERROR];
+        frame.extend(errno_bytes(errno));
+        send_and_exit(&report_writer, &frame, 1);
+    }
     drop(parent);
     let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
     // Processes inside the target must not be able to ptrace or read the memory of a
@@ -170,6 +190,19 @@ where
 pub(crate) fn in_child(life: impl FnOnce() -> std::convert::Infallible) -> ! {
     let _ = catch_unwind(AssertUnwindSafe(life));
     sys::exit_now(EXIT_PANICKED)
+}
+
+/// Points 0, 1 and 2 at /dev/null, so that nothing from inside a target can read the
+/// caller's terminal or write to it.
+fn detach_stdio() -> Result<(), Errno> {
+    let null = nix::fcntl::open(
+        "/dev/null",
+        OFlag::O_RDWR | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    nix::unistd::dup2_stdin(&null)?;
+    nix::unistd::dup2_stdout(&null)?;
+    nix::unistd::dup2_stderr(&null)
 }
 
 /// Makes the calling child die with its parent, and exits if the parent is already gone.

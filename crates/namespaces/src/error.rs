@@ -15,6 +15,10 @@ pub enum NsError {
     Pin { pid: u32, errno: Errno },
     #[error("process {pid} exited while its namespaces were being opened")]
     ProcessExited { pid: u32 },
+    #[error("pid 0 names no process")]
+    PidZero,
+    #[error("pid {pid} is a kernel thread, which has no namespaces of its own to look into")]
+    KernelThread { pid: u32 },
     #[error("the /proc mounted here belongs to another pid namespace, so its pids are not ours")]
     ForeignProc,
     #[error("cannot open {}: {errno}", path.display())]

@@ -173,3 +173,28 @@ pub fn cloexec_from(first: libc::c_uint) -> Result<(), Errno> {
     };
     Errno::result(rc).map(drop)
 }
+
+/// Closes every descriptor from 3 up except those in `keep`, whoever opened them.
+pub fn close_all_except(keep: &[std::os::fd::RawFd]) -> Result<(), Errno> {
+    let mut keep: Vec<libc::c_uint> = keep
+        .iter()
+        .filter_map(|&fd| libc::c_uint::try_from(fd).ok())
+        .filter(|&fd| fd >= 3)
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut first: libc::c_uint = 3;
+    for &kept in keep.iter().chain(std::iter::once(&libc::c_uint::MAX)) {
+        if kept > first {
+            let last = kept - 1;
+            // SAFETY: close_range takes three integers and touches no memory of ours. The
+            // caller is a freshly forked child that will not use, or drop, any OwnedFd
+            // outside `keep`, so no live owner is left holding a closed number.
+            let rc =
+                unsafe { libc::syscall(libc::SYS_close_range, first, last, 0 as libc::c_uint) };
+            Errno::result(rc)?;
+        }
+        first = kept.saturating_add(1);
+    }
+    Ok(())
+}

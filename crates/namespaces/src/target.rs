@@ -16,6 +16,12 @@ pub struct ProcRoot {
     dir: OwnedFd,
 }
 
+impl AsRawFd for ProcRoot {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.dir.as_raw_fd()
+    }
+}
+
 impl ProcRoot {
     pub fn open() -> Result<Self, NsError> {
         let dir = open(
@@ -42,6 +48,23 @@ impl ProcRoot {
     pub fn is_of_own_pid_namespace(&self) -> bool {
         let own = nix::unistd::getpid().as_raw().to_string();
         nix::fcntl::readlinkat(self.dir.as_fd(), "self").is_ok_and(|pid| pid == own.as_str())
+    }
+
+    /// Whether `pid` is a kernel thread (`PF_KTHREAD` in the flags of `/proc/PID/stat`).
+    pub fn is_kernel_thread(&self, pid: u32) -> bool {
+        const PF_KTHREAD: u64 = 0x0020_0000;
+        let Ok(fd) = self.open_in(&format!("{pid}/stat"), OFlag::O_RDONLY) else {
+            return false;
+        };
+        let Ok(stat) = std::io::read_to_string(std::fs::File::from(fd)) else {
+            return false;
+        };
+        // The command name may hold spaces and parentheses: fields start after the last ')'.
+        // Then come state, ppid, pgrp, session, tty_nr, tpgid and flags.
+        stat.rsplit_once(')')
+            .and_then(|(_, fields)| fields.split_whitespace().nth(6))
+            .and_then(|flags| flags.parse::<u64>().ok())
+            .is_some_and(|flags| flags & PF_KTHREAD != 0)
     }
 
     /// The number of threads of the calling process.
@@ -101,6 +124,9 @@ impl JoinPlan {
 
     /// The namespaces of `kinds` of process (or thread) `pid`.
     pub fn for_process(proc: &ProcRoot, pid: u32, kinds: &[NsType]) -> Result<Self, NsError> {
+        if pid == 0 {
+            return Err(NsError::PidZero);
+        }
         let raw_pid = libc::pid_t::try_from(pid).map_err(|_| NsError::NoSuchProcess { pid })?;
         // Pinning the process first means the files opened below can be checked to belong
         // to it, and not to a process that reused its number.
@@ -120,6 +146,9 @@ impl JoinPlan {
             errno => NsError::Pin { pid, errno },
         })?;
 
+        if proc.is_kernel_thread(pid) {
+            return Err(NsError::KernelThread { pid });
+        }
         let mut wanted = kinds.to_vec();
         wanted.sort();
         wanted.dedup();

@@ -217,6 +217,10 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Builds the model's links from one namespace's dump. `netns_inode` is that namespace's
 /// inode: a veth whose peer is in the same namespace names it as the peer's. `with_stats`
 /// fills `stats64` from `IFLA_STATS64`; without it `stats64` is always `None`.
@@ -268,7 +272,16 @@ pub fn links_from_dump(raw_links: Vec<RawLink>, netns_inode: u64, with_stats: bo
                 link_netnsid: raw.link_netnsid,
                 link: parent,
                 alias: raw.alias.as_deref().map(text),
+                alias_hex: raw
+                    .alias
+                    .as_deref()
+                    .and_then(|alias| name_from_bytes(alias).1),
                 altnames: raw.altnames.iter().map(|name| text(name)).collect(),
+                altnames_hex: if raw.altnames.iter().all(|n| std::str::from_utf8(n).is_ok()) {
+                    None
+                } else {
+                    Some(raw.altnames.iter().map(|n| hex(n)).collect())
+                },
                 txqlen: raw.txqlen,
                 broadcast: raw
                     .broadcast

@@ -232,9 +232,24 @@ impl RouteSocket {
             let seq = self.next_seq;
             self.next_seq = self.next_seq.wrapping_add(1);
             send(self, seq).map_err(|reason| NetlinkError::Send { request, reason })?;
-            match self.collect(request, seq, &mut decode)? {
-                Some(items) => return Ok(items),
-                None => continue,
+            match self.collect(request, seq, &mut decode) {
+                Ok(Some(items)) => return Ok(items),
+                Ok(None) => continue,
+                // The receive queue overflowed and part of the dump is lost: start again on a
+                // fresh socket, which has nothing queued (route sockets need no privilege).
+                Err(NetlinkError::Receive {
+                    errno: Errno::ENOBUFS,
+                    ..
+                })
+                | Err(NetlinkError::Kernel {
+                    errno: Errno::ENOBUFS,
+                    ..
+                }) => {
+                    let fresh = RouteSocket::open()?;
+                    self.handle = fresh.handle;
+                    continue;
+                }
+                Err(error) => return Err(error),
             }
         }
         Err(NetlinkError::Interrupted {

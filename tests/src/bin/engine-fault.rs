@@ -174,7 +174,7 @@ fn run_mode(args: &Args) -> String {
     }
 
     let query = |inodes: &[(NsType, u64)]| run_query(args, inodes);
-    let outcome = match spawn(plan, &proc, query) {
+    let outcome = match spawn(plan, &proc, &[], query) {
         Err(error) => Outcome::Returned(Err(error)),
         Ok(running) if mode == "drop" => {
             drop(running);
@@ -347,6 +347,8 @@ fn variant_name(error: &NsError) -> &'static str {
         NsError::Open { .. } => "Open",
         NsError::NotNamespace { .. } => "NotNamespace",
         NsError::ForeignProc => "ForeignProc",
+        NsError::PidZero => "PidZero",
+        NsError::KernelThread { .. } => "KernelThread",
         NsError::WrongType { .. } => "WrongType",
         NsError::NotSingleThreaded(_) => "NotSingleThreaded",
         NsError::Sys { .. } => "Sys",
