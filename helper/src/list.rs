@@ -82,6 +82,8 @@ pub fn run(args: &CommonArgs) -> ListDocument {
             names: identity.names,
             paths: identity.paths,
             pids: identity.pids,
+            threads: identity.threads,
+            fds: identity.fds,
             processes,
         });
     }

@@ -26,6 +26,7 @@ fn main() {
     // Recorded now: error messages later say what privilege was missing, and by then the
     // helper has dropped what it had.
     privileges::record_starting_capabilities();
+    raise_descriptor_limit();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => std::process::exit(report_usage_error(error)),
@@ -59,6 +60,18 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// `--all` keeps two descriptors open per namespace (the one it joins and the one it offers
+/// other query processes for their nsids); the common soft limit of 1024 would stop it near
+/// 500 namespaces, while the hard limit is there to be used.
+fn raise_descriptor_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
 }
 
 /// Prints one line on stderr for each error, then the document; returns the exit status.

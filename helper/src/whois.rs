@@ -32,7 +32,9 @@ impl Needle {
         if let Ok(index) = query.parse::<u32>() {
             return Needle::Index(index);
         }
-        if let Ok(ip) = query.parse::<IpAddr>() {
+        // An address with a prefix length names the address.
+        let address = query.split_once('/').map_or(query, |(ip, _)| ip);
+        if let Ok(ip) = address.parse::<IpAddr>() {
             return Needle::Ip(ip);
         }
         if let Some(mac) = normalise_mac(query) {
@@ -42,14 +44,29 @@ impl Needle {
     }
 }
 
-/// `aa:bb:cc:dd:ee:ff` or `AA-BB-CC-DD-EE-FF` as `aa:bb:cc:dd:ee:ff`; None for anything else.
+/// `aa:bb:cc:dd:ee:ff`, `AA-BB-CC-DD-EE-FF` or `2:0:0:0:0:9` as `aa:bb:cc:dd:ee:ff`; None
+/// for anything else.
 fn normalise_mac(text: &str) -> Option<String> {
     let parts: Vec<&str> = text.split([':', '-']).collect();
-    let valid = parts.len() == 6
-        && parts
+    if parts.len() != 6 {
+        return None;
+    }
+    let octets: Option<Vec<u8>> = parts
+        .iter()
+        .map(|p| {
+            (1..=2)
+                .contains(&p.len())
+                .then(|| u8::from_str_radix(p, 16).ok())
+                .flatten()
+        })
+        .collect();
+    octets.map(|octets| {
+        octets
             .iter()
-            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()));
-    valid.then(|| parts.join(":").to_ascii_lowercase())
+            .map(|o| format!("{o:02x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    })
 }
 
 pub fn run(args: &WhoisArgs) -> WhoisDocument {
@@ -93,7 +110,7 @@ pub fn run(args: &WhoisArgs) -> WhoisDocument {
     let mut matches = Vec::new();
     for (identity, report) in &scanned {
         let links = report.contents.links.as_deref().unwrap_or_default();
-        for link in matching_links(&needle, identity, report, links, own_inode) {
+        for link in matching_links(&needle, identity, report, links, own_inode, &args.query) {
             let peer = link.peer.as_ref().and_then(|peer| {
                 let netns = peer.netns?;
                 let holder = identities.get(&netns);
@@ -123,16 +140,19 @@ fn matching_links<'a>(
     report: &InsideReport,
     links: &'a [Link],
     own_inode: Option<u64>,
+    query: &str,
 ) -> Vec<&'a Link> {
-    match needle {
+    // Whatever the query looks like, an interface of that name is a match: names such as
+    // "42" or "10.1.2.3" are allowed.
+    let by_name = links
+        .iter()
+        .filter(|l| l.ifname == query || l.altnames.iter().any(|a| a == query));
+    let by_form: Vec<&Link> = match needle {
         Needle::Index(index) if Some(identity.netns) == own_inode => {
             links.iter().filter(|l| l.ifindex == *index).collect()
         }
         Needle::Index(_) => Vec::new(),
-        Needle::Name(name) => links
-            .iter()
-            .filter(|l| &l.ifname == name || l.altnames.contains(name))
-            .collect(),
+        Needle::Name(_) => Vec::new(),
         Needle::Mac(mac) => links
             .iter()
             .filter(|l| l.address.as_deref() == Some(mac.as_str()))
@@ -152,7 +172,14 @@ fn matching_links<'a>(
                 .filter(|l| carriers.contains(&l.ifindex))
                 .collect()
         }
+    };
+    let mut found: Vec<&Link> = by_form;
+    for link in by_name {
+        if !found.iter().any(|f| f.ifindex == link.ifindex) {
+            found.push(link);
+        }
     }
+    found
 }
 
 fn document(matches: Vec<WhoisMatch>, errors: Vec<TargetError>) -> WhoisDocument {
@@ -183,6 +210,14 @@ mod tests {
             Needle::Mac("9a:22:71:d3:5e:dc".into())
         );
         assert_eq!(Needle::parse("veth1a2b"), Needle::Name("veth1a2b".into()));
+        assert_eq!(
+            Needle::parse("2:0:0:0:0:9"),
+            Needle::Mac("02:00:00:00:00:09".into())
+        );
+        assert_eq!(
+            Needle::parse("10.0.3.7/24"),
+            Needle::Ip("10.0.3.7".parse().unwrap())
+        );
         // A name that merely looks hexadecimal is still a name.
         assert_eq!(Needle::parse("beef"), Needle::Name("beef".into()));
     }

@@ -48,6 +48,11 @@ c1 ip route add default via 10.0.3.1
 c1 ip route add 10.9.0.0/16 via 10.0.3.1 metric 50 table 100
 c1 ip route add unreachable 10.66.0.0/16
 c1 ip -6 route add fd09::/64 via fd00::1 table 100
+c1 ip route add 10.99.0.0/16 nexthop via 10.0.3.1 dev eth0 weight 1 nexthop via 10.0.3.2 dev eth0 weight 3
+c1 ip -6 route add fd77::/64 nexthop via fd00::1 dev eth0 nexthop via fd00::2 dev eth0
+nsenter -t "$C2" -n ip addr add 10.5.5.5/32 dev eth0
+ip -n red addr add 10.5.5.5/32 dev rbr
+ip -n blue link add name 42 type bridge
 c1 ip neigh add 10.0.3.9 lladdr 02:00:00:00:00:09 dev eth0 nud permanent
 
 mkdir -p /run/pinned
@@ -88,6 +93,8 @@ time.sleep(600)
 until [ -e "$OUT/thread-tid" ]; do sleep 0.02; done
 kill -9 "$T"; wait "$T" 2>/dev/null || true
 readlink /proc/self/ns/net >"$OUT/own-ns"
+readlink /proc/self/ns/pid >"$OUT/own-pid"
+readlink /proc/self/ns/mnt >"$OUT/own-mnt"
 "#;
 
 fn inode_of(text: &str) -> u64 {
@@ -156,8 +163,11 @@ fn query_all_finds_every_network_namespace_of_the_host() {
 
     for result in document["results"].as_array().unwrap() {
         assert_eq!(result["target"]["kind"], "discovered");
-        // Only the network namespace is joined.
+        // Only the network namespace is joined: pid and mount stay the helper's own, even
+        // for the containers, which have their own.
         assert_eq!(result["namespaces"]["net"], result["target"]["netns"]);
+        assert_eq!(result["namespaces"]["pid"], world.inode("own-pid"));
+        assert_eq!(result["namespaces"]["mnt"], world.inode("own-mnt"));
     }
     let own = world.inode("own-ns");
     let red = document["results"]
@@ -366,6 +376,13 @@ fn addresses_routes_and_neighbours_match_ip() {
                         "protocol": r.get("protocol").cloned().unwrap_or(json!("boot")),
                         "metric": r.get("metric"),
                         "prefsrc": r.get("prefsrc"),
+                        // ip leaves out the scope when it is global.
+                        "scope": r.get("scope").cloned().unwrap_or(json!("global")),
+                        "nexthops": r.get("nexthops").map(|hops| {
+                            hops.as_array().unwrap().iter().map(|h| json!({
+                                "gateway": h.get("gateway"), "dev": h["dev"], "weight": h["weight"],
+                            })).collect::<Vec<_>>()
+                        }),
                     })
                 })
                 .collect();
@@ -376,7 +393,12 @@ fn addresses_routes_and_neighbours_match_ip() {
                     json!({
                         "dst": r["dst"], "type": r["type"], "gateway": r["gateway"],
                         "dev": r["dev"], "protocol": r["protocol"],
-                        "metric": r["metric"], "prefsrc": r["prefsrc"],
+                        "metric": r["metric"], "prefsrc": r["prefsrc"], "scope": r["scope"],
+                        "nexthops": r.get("nexthops").map(|hops| {
+                            hops.as_array().unwrap().iter().map(|h| json!({
+                                "gateway": h["gateway"], "dev": h["dev"], "weight": h["weight"],
+                            })).collect::<Vec<_>>()
+                        }),
                     })
                 })
                 .collect();
@@ -389,6 +411,17 @@ fn addresses_routes_and_neighbours_match_ip() {
         .iter()
         .any(|r| r["dst"] == "0.0.0.0/0" && r["gateway"] == "10.0.3.1" && r["table"] == 254));
     assert!(routes.iter().any(|r| r["type"] == "unreachable"));
+    let multipath = routes
+        .iter()
+        .find(|r| r["dst"] == "10.99.0.0/16")
+        .expect("the multipath route");
+    assert_eq!(multipath["nexthops"][1]["weight"], 3);
+    assert_eq!(multipath["nexthops"][1]["gateway"], "10.0.3.2");
+    // oif and dev name the same link.
+    for route in routes.iter().filter(|r| !r["dev"].is_null()) {
+        let link = link_named(&result["links"], route["dev"].as_str().unwrap());
+        assert_eq!(route["oif"], link["ifindex"], "{route}");
+    }
 
     // Neighbours.
     let mut theirs: Vec<Value> = world
@@ -408,6 +441,16 @@ fn addresses_routes_and_neighbours_match_ip() {
     ours.sort_by_key(key);
     assert_eq!(ours, theirs);
     assert!(ours.contains(&json!({"dst": "10.0.3.9", "dev": "eth0", "lladdr": "02:00:00:00:00:09", "state": ["PERMANENT"]})));
+    for neighbor in result["neighbors"].as_array().unwrap() {
+        let link = link_named(&result["links"], neighbor["dev"].as_str().unwrap());
+        assert_eq!(neighbor["ifindex"], link["ifindex"], "{neighbor}");
+        let v6 = neighbor["dst"].as_str().unwrap().contains(':');
+        assert_eq!(
+            neighbor["family"],
+            if v6 { "inet6" } else { "inet" },
+            "{neighbor}"
+        );
+    }
 
     assert_links_match_ip(&result["links"], &world.ip_json("link.json"));
 
@@ -459,6 +502,9 @@ fn list_agrees_with_lsns_and_finds_what_it_misses() {
             r#"{SCENE}
         run_nshelper list list
         save lsns.json lsns -J -t net -o NS,NPROCS,PID,NETNSID,NSFS,COMMAND
+        # The cookie as the kernel gives it to a socket inside red.
+        ip netns exec red python3 -c 'import socket; s = socket.socket(); print(int.from_bytes(s.getsockopt(socket.SOL_SOCKET, 71, 8), "little"))' >"$OUT/red-cookie"
+        stat -L -c %i /run/netns/red >"$OUT/red-ns"
         "#
         ),
     );
@@ -522,6 +568,14 @@ fn list_agrees_with_lsns_and_finds_what_it_misses() {
         .map(|n| n["cookie"].as_u64().expect("every cookie"))
         .collect();
     assert_eq!(cookies.len(), listed.len(), "cookies are unique");
+    let red_cookie: u64 = world.read("red-cookie").trim().parse().unwrap();
+    assert_eq!(by_inode[&world.inode("red-ns")]["cookie"], red_cookie);
+    let held = &by_inode[&inode_of(&world.read("held-ns"))];
+    let holder: u64 = world.read("holder").trim().parse().unwrap();
+    assert_eq!(held["fds"], json!([{"pid": holder, "fd": 7}]));
+    let thread = &by_inode[&inode_of(&world.read("thread-ns"))];
+    let tid: u64 = world.read("thread-tid").trim().parse().unwrap();
+    assert_eq!(thread["threads"], json!([tid]));
     assert!(listed.iter().any(|n| n["nsid"].is_i64()), "peers got nsids");
 }
 
@@ -541,6 +595,12 @@ fn whois_finds_containers_and_addresses() {
         ip -j link show dev vc2 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["ifindex"])' >"$OUT/vc2-index"
         run_nshelper index whois "$(cat "$OUT/vc2-index")"
         run_nshelper none whois no-such-interface
+        run_nshelper eth0 whois eth0
+        run_nshelper twice whois 10.5.5.5
+        run_nshelper altname whois rb-alt
+        run_nshelper numeric whois 42
+        stat -L -c %i /run/netns/red >"$OUT/red-ns"
+        stat -L -c %i /run/netns/blue >"$OUT/blue-ns"
         for c in "$C1" "$C2"; do readlink "/proc/$c/ns/net"; done >"$OUT/containers-ns"
         "#
         ),
@@ -589,6 +649,55 @@ fn whois_finds_containers_and_addresses() {
     assert_eq!(index_matches.len(), 1, "{index}");
     assert_eq!(index_matches[0]["netns"], own);
     assert_eq!(index_matches[0]["link"]["ifindex"], vc2_index);
+
+    // A name found in several namespaces is found in each.
+    let eth0 = world.nshelper_run("eth0").document();
+    let mut in_ns: Vec<u64> = eth0["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["netns"].as_u64().unwrap())
+        .collect();
+    in_ns.sort_unstable();
+    let mut expected = containers.clone();
+    expected.sort_unstable();
+    assert_eq!(in_ns, expected, "{eth0}");
+
+    let red = world.inode("red-ns");
+    let blue = world.inode("blue-ns");
+    let twice = world.nshelper_run("twice").document();
+    let mut holders: Vec<u64> = twice["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["netns"].as_u64().unwrap())
+        .collect();
+    holders.sort_unstable();
+    let mut expected = vec![containers[1], red];
+    expected.sort_unstable();
+    assert_eq!(holders, expected, "{twice}");
+
+    // An altname, and a veth whose peer sits in a named namespace.
+    let altname = world.nshelper_run("altname").document();
+    assert_eq!(altname["matches"].as_array().unwrap().len(), 1, "{altname}");
+    let rb = &altname["matches"][0];
+    assert_eq!(rb["netns"], red);
+    assert_eq!(rb["names"], json!(["red"]));
+    assert_eq!(rb["link"]["ifname"], "rb");
+    assert_eq!(rb["peer"]["netns"], blue);
+    assert_eq!(rb["peer"]["ifname"], "br");
+    assert_eq!(rb["peer"]["names"], json!(["blue"]));
+
+    // A name that looks like an ifindex is still a name.
+    let numeric = world.nshelper_run("numeric").document();
+    assert!(
+        numeric["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["netns"] == blue && m["link"]["ifname"] == "42"),
+        "{numeric}"
+    );
 
     let none = world.nshelper_run("none");
     assert_eq!(none.status, 1);

@@ -117,6 +117,12 @@ pub struct ListedNetns {
     pub names: Vec<String>,
     pub paths: Vec<String>,
     pub pids: Vec<u32>,
+    /// Threads that are in it alone, their process being elsewhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub threads: Vec<u32>,
+    /// Open descriptors that refer to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fds: Vec<FdHolder>,
     pub processes: Vec<ProcessSummary>,
 }
 

@@ -140,6 +140,18 @@ pub struct Route {
     /// `RTA_PRIORITY`; the kernel leaves it out of IPv4 routes whose metric is 0.
     pub metric: Option<u32>,
     pub prefsrc: Option<String>,
+    /// The paths of a multipath route, as `ip -j route` lists them; absent for one path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nexthops: Option<Vec<Nexthop>>,
+}
+
+/// One path of a multipath route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nexthop {
+    pub gateway: Option<String>,
+    pub dev: Option<String>,
+    pub oif: u32,
+    pub weight: u32,
 }
 
 /// One neighbour (ARP or NDP) entry. Every entry is reported, also those `ip neigh` hides

@@ -626,15 +626,28 @@ fn format_comm(comm: &[u8]) -> String {
     String::from_utf8_lossy(comm).into_owned()
 }
 
-/// The cgroup v2 path of a `/proc/PID/cgroup` file (`0::/path`), else the path of its first
-/// line (cgroup v1 only).
+/// The cgroup path of a `/proc/PID/cgroup` file: the v2 path (`0::/path`), unless it is the
+/// root while a v1 hierarchy places the process deeper, as on hybrid hosts where container
+/// runtimes put their ids in the v1 paths only.
 fn cgroup_path(text: &[u8]) -> String {
     let text = String::from_utf8_lossy(text);
     let path_of = |line: &str| line.splitn(3, ':').nth(2).map(str::to_owned);
-    text.lines()
-        .find_map(|line| line.strip_prefix("0::").map(str::to_owned))
-        .or_else(|| text.lines().next().and_then(path_of))
-        .unwrap_or_default()
+    let unified = text
+        .lines()
+        .find_map(|line| line.strip_prefix("0::").map(str::to_owned));
+    let deepest_v1 = || {
+        text.lines()
+            .filter(|line| !line.starts_with("0::"))
+            .filter_map(path_of)
+            .find(|path| path != "/")
+    };
+    match unified {
+        Some(path) if path != "/" => path,
+        Some(root) => deepest_v1().unwrap_or(root),
+        None => deepest_v1()
+            .or_else(|| text.lines().next().and_then(path_of))
+            .unwrap_or_default(),
+    }
 }
 
 #[cfg(test)]
@@ -767,6 +780,12 @@ mod tests {
             "/a:b"
         );
         assert_eq!(cgroup_path(b""), "");
+        // Hybrid hosts: the unified root says nothing; the v1 path holds the container id.
+        assert_eq!(
+            cgroup_path(b"4:memory:/process_api/a7865032\n1:cpu:/\n0::/\n"),
+            "/process_api/a7865032"
+        );
+        assert_eq!(cgroup_path(b"1:cpu:/\n0::/\n"), "/");
     }
 
     fn dirent(name: &[u8]) -> Vec<u8> {

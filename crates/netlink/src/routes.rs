@@ -1,6 +1,6 @@
 //! Turns raw route messages into the model: every table, both IP families.
 
-use nshelper_model::Route;
+use nshelper_model::{Nexthop, Route};
 
 use crate::names::{
     family_name, ip_text, protocol_name, route_type_name, scope_name, LinkNames, AF_INET6,
@@ -23,7 +23,7 @@ fn unspecified(family: u8) -> &'static str {
 /// Only IPv4 and IPv6 routes are kept, in the kernel's order; route cache entries
 /// (`RTM_F_CLONED`) are skipped. `dst` is always CIDR, also for default and host routes.
 /// `gateway` is `RTA_GATEWAY`, or the address of `RTA_VIA` (a gateway of the other
-/// family) when there is no `RTA_GATEWAY`. Multipath routes (`RTA_MULTIPATH`) and nexthop
+/// family) when there is no `RTA_GATEWAY`. Multipath routes list their paths in `nexthops`; nexthop
 /// objects (`RTA_NH_ID`) are reported without their nexthops: no gateway, no dev.
 pub fn routes_from_dump(raw_routes: Vec<RawRoute>, links: &[RawLink]) -> Vec<Route> {
     let names = LinkNames::new(links);
@@ -53,6 +53,21 @@ pub fn routes_from_dump(raw_routes: Vec<RawRoute>, links: &[RawLink]) -> Vec<Rou
                 oif: raw.oif,
                 metric: raw.priority,
                 prefsrc: raw.prefsrc.as_deref().map(ip_text),
+                nexthops: (!raw.nexthops.is_empty()).then(|| {
+                    raw.nexthops
+                        .iter()
+                        .map(|hop| Nexthop {
+                            gateway: hop
+                                .gateway
+                                .as_deref()
+                                .map(ip_text)
+                                .or_else(|| hop.via.as_ref().map(|via| ip_text(&via.address))),
+                            dev: names.name(hop.ifindex),
+                            oif: hop.ifindex,
+                            weight: u32::from(hop.hops) + 1,
+                        })
+                        .collect()
+                }),
             })
         })
         .collect()

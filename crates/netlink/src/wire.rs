@@ -478,6 +478,65 @@ pub struct RawRoute {
     pub priority: Option<u32>,
     pub prefsrc: Option<Vec<u8>>,
     pub via: Option<RawVia>,
+    /// The paths of a multipath route (`RTA_MULTIPATH`); empty for a single path.
+    pub nexthops: Vec<RawNexthop>,
+}
+
+/// One path of a multipath route: a `struct rtnexthop` and its attributes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawNexthop {
+    pub ifindex: u32,
+    pub flags: u8,
+    /// The weight less one, as the kernel keeps it.
+    pub hops: u8,
+    pub gateway: Option<Vec<u8>>,
+    pub via: Option<RawVia>,
+}
+
+const RTA_MULTIPATH: u16 = 9;
+const RTNH_LEN: usize = 8;
+
+fn decode_via(payload: &[u8]) -> Result<RawVia, WireError> {
+    let family = u16_at(payload, 0).ok_or(WireError::ShortPayload {
+        what: "RTA_VIA",
+        len: payload.len(),
+        minimum: 2,
+    })?;
+    Ok(RawVia {
+        family,
+        address: payload[2..].to_vec(),
+    })
+}
+
+/// Decodes the `rtnexthop` records of an `RTA_MULTIPATH` attribute.
+pub fn decode_multipath(mut rest: &[u8]) -> Result<Vec<RawNexthop>, WireError> {
+    let mut nexthops = Vec::new();
+    while rest.len() >= RTNH_LEN {
+        let len = usize::from(u16_at(rest, 0).unwrap_or_default());
+        if len < RTNH_LEN || len > rest.len() {
+            return Err(WireError::BadAttributeLength {
+                len,
+                available: rest.len(),
+            });
+        }
+        let mut nexthop = RawNexthop {
+            flags: rest[2],
+            hops: rest[3],
+            ifindex: u32_at(rest, 4).unwrap_or_default(),
+            ..RawNexthop::default()
+        };
+        for attribute in attributes(&rest[RTNH_LEN..len]) {
+            let attribute = attribute?;
+            match attribute.kind {
+                RTA_GATEWAY => nexthop.gateway = Some(attribute.payload.to_vec()),
+                RTA_VIA => nexthop.via = Some(decode_via(attribute.payload)?),
+                _ => {}
+            }
+        }
+        nexthops.push(nexthop);
+        rest = rest.get(align4(len)..).unwrap_or_default();
+    }
+    Ok(nexthops)
 }
 
 /// Decodes the payload of an `RTM_NEWROUTE` message: an `rtmsg` and its attributes.
@@ -504,17 +563,8 @@ pub fn decode_route(payload: &[u8]) -> Result<RawRoute, WireError> {
             RTA_PRIORITY => route.priority = Some(attribute.u32("RTA_PRIORITY")?),
             RTA_PREFSRC => route.prefsrc = Some(attribute.payload.to_vec()),
             RTA_TABLE => route.table = attribute.u32("RTA_TABLE")?,
-            RTA_VIA => {
-                let family = u16_at(attribute.payload, 0).ok_or(WireError::ShortPayload {
-                    what: "RTA_VIA",
-                    len: attribute.payload.len(),
-                    minimum: 2,
-                })?;
-                route.via = Some(RawVia {
-                    family,
-                    address: attribute.payload[2..].to_vec(),
-                });
-            }
+            RTA_VIA => route.via = Some(decode_via(attribute.payload)?),
+            RTA_MULTIPATH => route.nexthops = decode_multipath(attribute.payload)?,
             _ => {}
         }
     }
