@@ -97,6 +97,7 @@ impl From<NsError> for Failure {
             | NsError::Killed(_)
             | NsError::Exited(_)
             | NsError::Panicked
+            | NsError::ReportTooLarge(_)
             | NsError::MalformedReport => ErrorKind::ChildFailed,
         };
         Failure::new(kind, error.to_string())

@@ -32,8 +32,10 @@ pub struct KnownNetns {
     pub file: OwnedFd,
 }
 
-/// The query process's report to the parent.
+/// The query process's report to the parent, parsed strictly: it comes from a process
+/// that read data from inside a target.
 #[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct InsideReport {
     pub namespaces: NamespaceInodes,
     pub contents: NetnsContents,

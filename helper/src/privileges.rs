@@ -108,6 +108,8 @@ pub fn drop_all() -> Result<(), String> {
         caps::clear(None, set).map_err(|e| format!("cannot drop capabilities ({set:?}): {e}"))?;
     }
     prctl::set_no_new_privs().map_err(|e| format!("PR_SET_NO_NEW_PRIVS: {e}"))?;
+    // Processes of the target must not be able to ptrace us or read our memory.
+    prctl::set_dumpable(false).map_err(|e| format!("PR_SET_DUMPABLE: {e}"))?;
     let left = caps::read(None, CapSet::Effective).map_err(|e| e.to_string())?;
     if left.is_empty() {
         Ok(())

@@ -98,6 +98,10 @@ fn run_allowing_survivors(mode: &str, options: &[&str]) -> (Run, Vec<(i32, Strin
         doc["fds_before"], doc["fds_after"],
         "descriptors leaked: {doc}"
     );
+    assert_eq!(
+        doc["namespaces_unchanged"], true,
+        "the caller's namespaces changed: {doc}"
+    );
     (Run { doc, stderr }, survivors)
 }
 
@@ -413,5 +417,16 @@ fn a_daemon_that_escaped_the_process_group_cannot_stop_the_timeout() {
             .iter()
             .all(|(_, cmd)| cmd.contains("sleeper-setsid")),
         "{survivors:?}"
+    );
+}
+
+#[test]
+fn a_report_larger_than_the_limit_is_refused_and_its_writer_killed() {
+    // The frame's tag makes the report one byte longer than the limit.
+    let run = run("ok-oversized", &[]);
+    error(
+        &run,
+        "ReportTooLarge",
+        &format!("ReportTooLarge({})", 256 << 20),
     );
 }

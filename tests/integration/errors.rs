@@ -237,3 +237,123 @@ fn a_failing_netlink_read_is_a_netlink_error() {
         "{error}"
     );
 }
+
+/// Runs nshelper under strace with a fault injected, expecting it to recover: status 0.
+fn recovers_from(test: &str, fault: &str) {
+    let Some(run) = with_injected_fault(test, fault, "query") else {
+        return;
+    };
+    let result = run.only_result();
+    assert!(!result["links"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn an_interrupted_netlink_read_is_retried() {
+    recovers_from(
+        "an_interrupted_netlink_read_is_retried",
+        "error=EINTR:when=1",
+    );
+}
+
+#[test]
+fn an_overrun_netlink_socket_restarts_the_dump() {
+    recovers_from(
+        "an_overrun_netlink_socket_restarts_the_dump",
+        "error=ENOBUFS:when=2",
+    );
+}
+
+#[test]
+fn every_bad_target_is_one_json_error_one_line_and_status_1() {
+    if !require_root("every_bad_target_is_one_json_error_one_line_and_status_1") {
+        return;
+    }
+    let world = World::run(
+        "bad-targets",
+        r#"
+        ip netns add red
+        mkdir -p /run/somedir
+        echo text >/run/somefile
+        # A zombie: its parent execs into something that never reaps it.
+        sh -c 'sleep 0.01 & echo $! >"$OUT/zombie"; exec sleep 600' </dev/null >/dev/null 2>&1 &
+        until [ -s "$OUT/zombie" ] && grep -q '^State:.*Z' "/proc/$(cat "$OUT/zombie")/status" 2>/dev/null; do sleep 0.02; done
+        Z=$(cat "$OUT/zombie")
+        run_nshelper nopid query --pid 999999
+        run_nshelper pid0 query --pid 0
+        run_nshelper zombie query --pid "$Z"
+        run_nshelper file query --netns /run/somefile
+        run_nshelper dir query --netns /run/somedir
+        run_nshelper wrongtype query --netns /proc/self/ns/uts
+        run_nshelper dotdot query --netns ../netns/red
+        run_nshelper dotdotname query --netns ..
+        run_nshelper noname query --netns nosuch
+        run_nshelper exec-zombie exec --pid "$Z" -- true
+        "#,
+    );
+    for (name, kind) in [
+        ("nopid", "not_found"),
+        ("pid0", "invalid_target"),
+        ("zombie", "not_found"),
+        ("file", "invalid_target"),
+        ("dir", "invalid_target"),
+        ("wrongtype", "invalid_target"),
+        ("dotdot", "not_found"),
+        ("dotdotname", "invalid_target"),
+        ("noname", "not_found"),
+    ] {
+        let run = world.nshelper_run(name);
+        assert!(!run.stderr.contains("panicked"), "{name}: {}", run.stderr);
+        run.only_error(kind);
+    }
+    let exec = world.nshelper_run("exec-zombie");
+    assert_eq!(exec.status, 125, "{}", exec.stderr);
+    assert_eq!(exec.stderr.lines().count(), 1);
+}
+
+#[test]
+fn a_kernel_thread_is_an_invalid_target() {
+    // Kernel threads are seen only from the initial pid namespace, where the tests run.
+    let status = std::fs::read_to_string("/proc/2/status").unwrap_or_default();
+    assert!(
+        status.lines().any(|l| l == "Kthread:\t1") || !status.contains("Kthread:"),
+        "pid 2 is kthreadd on Linux"
+    );
+    let run = run(&["query", "--pid", "2"]);
+    let error = run.only_error("invalid_target");
+    assert!(error["message"].as_str().unwrap().contains("kernel thread"));
+}
+
+#[test]
+fn a_target_that_exits_while_it_is_opened_is_not_found() {
+    if !require_root("a_target_that_exits_while_it_is_opened_is_not_found") {
+        return;
+    }
+    // strace holds nshelper just after it pinned the target with a pidfd, while the target
+    // dies and its pid is freed; the pidfd then tells the stale /proc/PID apart.
+    let world = World::run(
+        "exits-midway",
+        r#"
+        P=$(start_container)
+        strace -f -qq -o /dev/null -e trace=pidfd_open -e inject=pidfd_open:delay_exit=800000:when=1 \
+          "$NSHELPER" query --pid "$P" >"$OUT/midway.out" 2>"$OUT/midway.err" &
+        ST=$!
+        sleep 0.4
+        kill -9 "$P"
+        rc=0; wait "$ST" || rc=$?
+        echo "$rc" >"$OUT/midway.rc"
+        "#,
+    );
+    let run = world.nshelper_run("midway");
+    let stderr: String = run
+        .stderr
+        .lines()
+        .filter(|l| !l.starts_with("strace: "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let run = Run {
+        stdout: run.stdout,
+        stderr,
+        status: run.status,
+    };
+    run.only_error("not_found");
+}

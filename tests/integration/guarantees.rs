@@ -18,7 +18,7 @@ fn parent_never_calls_setns_and_the_reading_processes_hold_no_capabilities() {
         ip link add name vh0 type veth peer name eth0 netns "$P"
         readlink "/proc/$P/ns/net" >"$OUT/target-net"
         # Every recvfrom of the query process is held up, so it can be looked at meanwhile.
-        strace -f -qq -o "$OUT/trace" -e trace=setns,recvfrom,capset,wait4,waitid,write -e inject=recvfrom:delay_enter=150000 \
+        strace -f -qq -o "$OUT/trace" -e trace=setns,recvfrom,capset,wait4,waitid,write,execve -e inject=recvfrom:delay_enter=150000 \
           "$NSHELPER" query links --pid "$P" >"$OUT/slow.out" 2>"$OUT/slow.err" &
         ST=$!
         descendants() {
@@ -29,9 +29,11 @@ fn parent_never_calls_setns_and_the_reading_processes_hold_no_capabilities() {
         for _ in $(seq 200); do
           : >"$OUT/procs"
           for p in $(descendants "$ST"); do
-            printf '%s %s %s %s %s\n' "$p" "$(awk '/^PPid/ {print $2}' /proc/$p/status)" \
+            printf '%s %s %s %s %s %s %s\n' "$p" "$(awk '/^PPid/ {print $2}' /proc/$p/status)" \
               "$(readlink /proc/$p/ns/net)" "$(awk '/^CapEff/ {print $2}' /proc/$p/status)" \
-              "$(awk '/^NoNewPrivs/ {print $2}' /proc/$p/status)" >>"$OUT/procs" 2>/dev/null || true
+              "$(awk '/^NoNewPrivs/ {print $2}' /proc/$p/status)" \
+              "$(awk '/^CapPrm/ {print $2}' /proc/$p/status)" \
+              "$(awk '/^CapBnd/ {print $2}' /proc/$p/status)" >>"$OUT/procs" 2>/dev/null || true
           done
           # nshelper, the middle process and the query process, the last inside the target.
           [ "$(grep -cF " $target " "$OUT/procs")" -ge 2 ] && break
@@ -74,6 +76,14 @@ fn parent_never_calls_setns_and_the_reading_processes_hold_no_capabilities() {
         "query capabilities: {query:?}"
     );
     assert_eq!(query[4], "1", "query process has no_new_privs: {query:?}");
+    assert_eq!(
+        query[5], "0000000000000000",
+        "query permitted set: {query:?}"
+    );
+    assert_eq!(
+        query[6], "0000000000000000",
+        "query bounding set: {query:?}"
+    );
 
     // strace names the parent's own calls by its pid; setns comes only from a child.
     let trace = world.read("trace");
@@ -113,6 +123,10 @@ fn parent_never_calls_setns_and_the_reading_processes_hold_no_capabilities() {
         "reap, then drop, then output:\n{}",
         parent_calls.join("\n")
     );
+    // Nothing is executed, least of all from inside the target: strace's own start of
+    // nshelper is the one execve.
+    let execs: Vec<&str> = trace.lines().filter(|l| l.contains("execve(")).collect();
+    assert_eq!(execs.len(), 1, "{execs:?}");
     let mnt_last = setns.last().unwrap();
     assert!(
         mnt_last.contains("CLONE_NEWNS"),

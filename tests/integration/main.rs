@@ -8,6 +8,7 @@ mod exec;
 mod guarantees;
 mod host;
 mod links;
+mod load;
 mod project;
 mod scale;
 mod util;

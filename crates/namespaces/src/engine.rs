@@ -24,6 +24,10 @@ const EXIT_ORPHANED: i32 = 71;
 /// Exit status of a middle process that lost track of the query process.
 const EXIT_LOST_CHILD: i32 = 72;
 
+/// The largest report the parent accepts from a query process: far above what a namespace
+/// with 100,000 links produces, far below what would hurt the host.
+pub const REPORT_LIMIT: usize = 256 << 20;
+
 const TAG_RESULT: u8 = b'R';
 const TAG_QUERY_ERROR: u8 = b'Q';
 const TAG_JOIN_ERROR: u8 = b'J';
@@ -301,6 +305,12 @@ impl RunningQuery {
             }
             match read(&self.report, &mut chunk) {
                 Ok(0) => return Ok(report),
+                Ok(n) if report.len() + n > REPORT_LIMIT => {
+                    // Whatever is inside the target cannot make the parent hold unbounded
+                    // memory.
+                    let _ = killpg(self.middle, Signal::SIGKILL);
+                    return Err(NsError::ReportTooLarge(REPORT_LIMIT));
+                }
                 Ok(n) => report.extend_from_slice(&chunk[..n]),
                 Err(Errno::EINTR) => continue,
                 Err(errno) => {

@@ -47,6 +47,8 @@ pub enum NsError {
     Exited(i32),
     #[error("the query process panicked")]
     Panicked,
+    #[error("the query process sent a report larger than {0} bytes")]
+    ReportTooLarge(usize),
     #[error("the query process sent a malformed report")]
     MalformedReport,
     /// The query itself failed; the bytes are whatever the query sent as its error.

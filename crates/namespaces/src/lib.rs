@@ -17,7 +17,7 @@ mod sys;
 mod target;
 
 pub use discover::{discover_network_namespaces, process_info, FoundNetns, ProcessInfo};
-pub use engine::{spawn, RunningQuery};
+pub use engine::{spawn, RunningQuery, REPORT_LIMIT};
 pub use error::NsError;
 pub use exec::{exec_in, ExecError, ExecRequest, MountSetup};
 pub use kind::NsType;

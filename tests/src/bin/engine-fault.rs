@@ -137,6 +137,7 @@ fn run_mode(args: &Args) -> String {
     let mode = args.mode.as_str();
     let proc = ProcRoot::open().unwrap_or_else(|e| fail_setup(&format!("open /proc: {e}")));
     let fds_before = count_own_fds();
+    let namespaces_before = own_namespaces();
 
     let mut plan = JoinPlan::own_namespaces();
     let mut foreign_child = None;
@@ -214,6 +215,14 @@ fn run_mode(args: &Args) -> String {
     json.string("wait_any", &wait_any());
     json.raw("fds_before", &fds_before.to_string());
     json.raw("fds_after", &count_own_fds().to_string());
+    json.raw(
+        "namespaces_unchanged",
+        if own_namespaces() == namespaces_before {
+            "true"
+        } else {
+            "false"
+        },
+    );
     json.finish()
 }
 
@@ -230,6 +239,8 @@ fn run_query(args: &Args, inodes: &[(NsType, u64)]) -> Result<Vec<u8>, Vec<u8>> 
         }
         "ok-empty" => Ok(Vec::new()),
         "ok-huge" => Ok(pattern(HUGE_LEN)),
+        // One byte more than the parent accepts.
+        "ok-oversized" => Ok(vec![b'x'; nshelper_namespaces::REPORT_LIMIT]),
         "query-error" => Err(b"boom".to_vec()),
         "query-error-huge" => Err(pattern(HUGE_ERROR_LEN)),
         "panic" => panic!("engine-fault: deliberate panic in the query"),
@@ -359,6 +370,7 @@ fn variant_name(error: &NsError) -> &'static str {
         NsError::Exited(_) => "Exited",
         NsError::Panicked => "Panicked",
         NsError::MalformedReport => "MalformedReport",
+        NsError::ReportTooLarge(_) => "ReportTooLarge",
         NsError::Query(_) => "Query",
     }
 }
@@ -548,4 +560,25 @@ fn json_string(value: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// The namespaces this process is in, as `/proc/self/ns` names them.
+fn own_namespaces() -> Vec<String> {
+    [
+        "net",
+        "pid",
+        "mnt",
+        "uts",
+        "ipc",
+        "cgroup",
+        "user",
+        "pid_for_children",
+    ]
+    .iter()
+    .map(|kind| {
+        std::fs::read_link(format!("/proc/self/ns/{kind}"))
+            .map(|target| target.display().to_string())
+            .unwrap_or_default()
+    })
+    .collect()
 }
