@@ -17,8 +17,10 @@ fn parent_never_calls_setns_and_the_reading_processes_hold_no_capabilities() {
         P=$(start_container)
         ip link add name vh0 type veth peer name eth0 netns "$P"
         readlink "/proc/$P/ns/net" >"$OUT/target-net"
+        # A descriptor of the caller's, which must not reach the target.
+        exec 7<"$OUT/target-net"
         # Every recvfrom of the query process is held up, so it can be looked at meanwhile.
-        strace -f -qq -o "$OUT/trace" -e trace=setns,recvfrom,capset,wait4,waitid,write,execve -e inject=recvfrom:delay_enter=150000 \
+        strace -f -qq -o "$OUT/trace" -e trace=setns,recvfrom,capset,wait4,waitid,write,execve,openat,open,socket,pipe2,signalfd4 -e inject=recvfrom:delay_enter=150000 \
           "$NSHELPER" query links --pid "$P" >"$OUT/slow.out" 2>"$OUT/slow.err" &
         ST=$!
         descendants() {
@@ -36,7 +38,13 @@ fn parent_never_calls_setns_and_the_reading_processes_hold_no_capabilities() {
               "$(awk '/^CapBnd/ {print $2}' /proc/$p/status)" >>"$OUT/procs" 2>/dev/null || true
           done
           # nshelper, the middle process and the query process, the last inside the target.
-          [ "$(grep -cF " $target " "$OUT/procs")" -ge 2 ] && break
+          if [ "$(grep -cF " $target " "$OUT/procs")" -ge 2 ]; then
+            for p in $(descendants "$ST"); do
+              [ "$(readlink /proc/$p/ns/net)" = "$target" ] || continue
+              for f in /proc/$p/fd/*; do echo "$p ${f##*/} $(readlink "$f")"; done
+            done >"$OUT/fds"
+            break
+          fi
           sleep 0.02
         done
         wait "$ST" || true
@@ -123,6 +131,50 @@ fn parent_never_calls_setns_and_the_reading_processes_hold_no_capabilities() {
         "reap, then drop, then output:\n{}",
         parent_calls.join("\n")
     );
+    // The query process holds /dev/null as stdio, its pipe, and what the query needs; not
+    // the caller's descriptor 7.
+    let query_pid = &query[0];
+    let fds: Vec<(String, String)> = world
+        .read("fds")
+        .lines()
+        .filter(|l| l.starts_with(&format!("{query_pid} ")))
+        .map(|l| {
+            let mut parts = l.splitn(3, ' ').skip(1);
+            (
+                parts.next().unwrap().to_owned(),
+                parts.next().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    for stdio in ["0", "1", "2"] {
+        let target = &fds.iter().find(|(fd, _)| fd == stdio).unwrap().1;
+        assert_eq!(target, "/dev/null", "fd {stdio}: {fds:?}");
+    }
+    assert!(
+        fds.iter()
+            .all(|(_, target)| !target.ends_with("target-net")),
+        "the caller's descriptor reached the target: {fds:?}"
+    );
+    for (_, target) in &fds {
+        let expected = target == "/dev/null"
+            || target.starts_with("pipe:")
+            || target.starts_with("socket:")
+            || target.starts_with("net:")
+            || target == "/proc"
+            || target.starts_with("anon_inode:");
+        assert!(expected, "unexpected descriptor {target}: {fds:?}");
+    }
+    // Every descriptor nshelper opens is close-on-exec.
+    for call in trace.lines().filter(|l| {
+        (l.contains("openat(")
+            || l.contains("open(")
+            || l.contains("socket(")
+            || l.contains("pipe2("))
+            && !l.contains("= -1")
+            && !l.contains("execve(")
+    }) {
+        assert!(call.contains("CLOEXEC"), "not close-on-exec: {call}");
+    }
     // Nothing is executed, least of all from inside the target: strace's own start of
     // nshelper is the one execve.
     let execs: Vec<&str> = trace.lines().filter(|l| l.contains("execve(")).collect();

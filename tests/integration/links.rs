@@ -193,6 +193,8 @@ fn own_namespaces_need_no_privilege() {
         NSHELPER="setpriv"
         snapshot own-nobody ip -- --reuid 65534 --regid 65534 --clear-groups --inh-caps=-all --bounding-set=-all "$NSHELPER_REAL" query links
         run_nshelper denied --reuid 65534 --regid 65534 --clear-groups --inh-caps=-all --bounding-set=-all "$NSHELPER_REAL" query links --pid "$P"
+        run_nshelper no-chroot --bounding-set=-sys_chroot "$NSHELPER_REAL" query links --pid "$P"
+        run_nshelper no-chroot-net --bounding-set=-sys_chroot "$NSHELPER_REAL" query links --pid "$P" --ns net
         save own-net readlink /proc/self/ns/net
         "#,
     );
@@ -206,11 +208,26 @@ fn own_namespaces_need_no_privilege() {
     let denied = world.nshelper_run("denied");
     let error = denied.only_error("permission_denied");
     assert_eq!(error["target"]["kind"], "pid");
-    assert!(
-        denied.stderr.contains("needs root"),
-        "the hint says what is missing: {}",
-        denied.stderr
-    );
+    for expected in [
+        "needs root",
+        "CAP_SYS_ADMIN",
+        "CAP_SYS_PTRACE",
+        "CAP_SYS_CHROOT",
+        "sudo",
+    ] {
+        assert!(
+            denied.stderr.contains(expected),
+            "the message says what is missing ({expected}): {}",
+            denied.stderr
+        );
+    }
+    // Root without CAP_SYS_CHROOT may join a network namespace, not a mount namespace.
+    let no_chroot = world.nshelper_run("no-chroot");
+    let error = no_chroot.only_error("permission_denied");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("CAP_SYS_CHROOT"), "{message}");
+    assert!(!message.contains("CAP_SYS_ADMIN"), "{message}");
+    world.nshelper_run("no-chroot-net").only_result();
 }
 
 #[test]
