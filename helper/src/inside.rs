@@ -5,8 +5,8 @@
 use std::os::fd::{AsFd, OwnedFd};
 
 use nshelper_model::{ErrorKind, NamespaceInodes, NetnsContents};
-use nshelper_namespaces::{socket_netns_cookie, NsType};
-use nshelper_netlink::{addrs, links, neighbors, routes, RouteSocket};
+use nshelper_namespaces::{socket_netns_cookie, NsType, StopError, WalkStop};
+use nshelper_netlink::{addrs, links, neighbors, routes, NetlinkError, RouteSocket};
 use serde::{Deserialize, Serialize};
 
 use crate::failure::Failure;
@@ -72,9 +72,63 @@ fn read(
 ) -> Result<InsideReport, Failure> {
     // The socket must be made here, after setns: it belongs to the namespace it was
     // created in. Creating it is the last thing that may need privilege.
-    let mut socket = RouteSocket::open()?;
+    let socket = RouteSocket::open()?;
     privileges::drop_all().map_err(|e| Failure::new(ErrorKind::ChildFailed, e))?;
+    read_with(socket, wanted, known, inodes)
+}
 
+/// One namespace's outcome in a walk, in the order of the walk.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalkOutcome {
+    pub report: Option<InsideReport>,
+    pub failure: Option<Failure>,
+}
+
+/// The body of the walker, once it holds a socket in every namespace: gives up every
+/// privilege, then reads each namespace through its socket.
+pub fn run_walk(
+    wanted: &[Wanted],
+    known: &[KnownNetns],
+    stops: Vec<WalkStop<RouteSocket, NetlinkError>>,
+) -> Result<Vec<u8>, Vec<u8>> {
+    if let Err(reason) = privileges::drop_all() {
+        let failure = Failure::new(ErrorKind::ChildFailed, reason);
+        return Err(serde_json::to_vec(&failure).unwrap_or_default());
+    }
+    let outcomes: Vec<WalkOutcome> = stops
+        .into_iter()
+        .map(|stop| {
+            let outcome = match stop.opened {
+                Ok((socket, inodes)) => {
+                    let wanted = wanted.get(stop.index).copied().unwrap_or_default();
+                    read_with(socket, wanted, known, &inodes)
+                }
+                Err(StopError::Namespaces(error)) => Err(Failure::from(error)),
+                Err(StopError::Open(error)) => Err(Failure::from(error)),
+            };
+            match outcome {
+                Ok(report) => WalkOutcome {
+                    report: Some(report),
+                    failure: None,
+                },
+                Err(failure) => WalkOutcome {
+                    report: None,
+                    failure: Some(failure),
+                },
+            }
+        })
+        .collect();
+    serde_json::to_vec(&outcomes).map_err(|e| encode_failure(&e.to_string()))
+}
+
+/// Reads what is wanted through a socket of the namespace, without privilege.
+fn read_with(
+    mut socket: RouteSocket,
+    wanted: Wanted,
+    known: &[KnownNetns],
+    inodes: &[(NsType, u64)],
+) -> Result<InsideReport, Failure> {
     let netns_inode = inodes
         .iter()
         .find(|(kind, _)| *kind == NsType::Net)

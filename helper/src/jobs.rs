@@ -9,10 +9,11 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 use nshelper_model::{ErrorKind, Link, Target};
-use nshelper_namespaces::{spawn, JoinPlan, ProcRoot};
+use nshelper_namespaces::{spawn, spawn_walk, JoinPlan, ProcRoot, DEFAULT_PROCESS_NAMESPACES};
+use nshelper_netlink::RouteSocket;
 
 use crate::failure::Failure;
-use crate::inside::{self, InsideReport, KnownNetns, Wanted};
+use crate::inside::{self, InsideReport, KnownNetns, WalkOutcome, Wanted};
 use crate::privileges;
 
 pub struct Job {
@@ -26,47 +27,132 @@ pub struct Outcome {
     pub report: Result<InsideReport, Failure>,
 }
 
+/// A job and its place among the call's targets, which the output keeps.
+type Numbered = (usize, Job);
+
 pub fn run_all(
     proc: &ProcRoot,
     jobs: Vec<Job>,
     known: &[KnownNetns],
     timeout: Duration,
 ) -> Vec<Outcome> {
-    let raw: Vec<(Target, Result<Vec<u8>, Failure>)> = jobs
-        .into_iter()
-        .map(|job| {
-            let wanted = job.wanted;
-            let keep: Vec<BorrowedFd<'_>> = known.iter().map(|k| k.file.as_fd()).collect();
-            let bytes = spawn(job.plan, proc, &keep, |inodes| {
-                inside::run(wanted, known, inodes)
-            })
-            .and_then(|running| running.wait(timeout))
-            .map_err(Failure::from);
-            (job.target, bytes)
+    let keep: Vec<BorrowedFd<'_>> = known.iter().map(|k| k.file.as_fd()).collect();
+    // Targets that are network namespaces alone are all read by one child that moves
+    // between them; the others need a fork of their own to join pid and mount namespaces.
+    let (walked, forked): (Vec<Numbered>, Vec<Numbered>) =
+        jobs.into_iter().enumerate().partition(|(_, job)| {
+            job.plan.joins_network_namespace_only()
+                && job.plan.reported() == DEFAULT_PROCESS_NAMESPACES
+        });
+
+    let mut raw: Vec<(usize, Target, Result<Vec<u8>, Failure>)> = Vec::new();
+    for (at, job) in forked {
+        let wanted = job.wanted;
+        let bytes = spawn(job.plan, proc, &keep, |inodes| {
+            inside::run(wanted, known, inodes)
         })
-        .collect();
+        .and_then(|running| running.wait(timeout))
+        .map_err(Failure::from);
+        raw.push((at, job.target, bytes));
+    }
+    let walk = (!walked.is_empty()).then(|| {
+        let wanted: Vec<Wanted> = walked.iter().map(|(_, job)| job.wanted).collect();
+        let files: Vec<BorrowedFd<'_>> = walked
+            .iter()
+            .filter_map(|(_, job)| job.plan.net_namespace())
+            .collect();
+        // One child visits them all: the timeout, plus 20 ms for each namespace.
+        let per_namespace = Duration::from_millis(20)
+            .saturating_mul(u32::try_from(files.len()).unwrap_or(u32::MAX));
+        let deadline = timeout.saturating_add(per_namespace);
+        spawn_walk(&files, proc, &keep, RouteSocket::open, |stops| {
+            inside::run_walk(&wanted, known, stops)
+        })
+        .and_then(|running| running.wait(deadline))
+        .map_err(Failure::from)
+    });
+
+    // From here on nothing needs privilege, and everything read came from inside a target.
     let dropped = privileges::drop_all();
-    raw.into_iter()
-        .map(|(target, bytes)| {
-            let report = match (&dropped, bytes) {
-                (Err(reason), _) => Err(Failure::new(ErrorKind::ChildFailed, reason.clone())),
-                (Ok(()), Err(failure)) => Err(failure),
-                (Ok(()), Ok(bytes)) => serde_json::from_slice(&bytes).map_err(|e| {
-                    Failure::new(
-                        ErrorKind::ChildFailed,
-                        format!("the query process sent an unreadable report: {e}"),
-                    )
-                }),
-            };
-            Outcome { target, report }
-        })
-        .collect()
+    let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
+    for (at, target, bytes) in raw {
+        let report = match (&dropped, bytes) {
+            (Err(reason), _) => Err(Failure::new(ErrorKind::ChildFailed, reason.clone())),
+            (Ok(()), Err(failure)) => Err(failure),
+            (Ok(()), Ok(bytes)) => parse(&bytes),
+        };
+        outcomes.push((at, Outcome { target, report }));
+    }
+    if let Some(bytes) = walk {
+        let parsed: Result<Vec<WalkOutcome>, Failure> = match (&dropped, bytes) {
+            (Err(reason), _) => Err(Failure::new(ErrorKind::ChildFailed, reason.clone())),
+            (Ok(()), Err(failure)) => Err(failure),
+            (Ok(()), Ok(bytes)) => parse(&bytes),
+        };
+        match parsed {
+            Ok(reports) if reports.len() == walked.len() => {
+                for ((at, job), walked) in walked.into_iter().zip(reports) {
+                    let report = match (walked.report, walked.failure) {
+                        (Some(report), None) => Ok(report),
+                        (_, Some(failure)) => Err(failure),
+                        (None, None) => Err(unreadable("an empty entry")),
+                    };
+                    outcomes.push((
+                        at,
+                        Outcome {
+                            target: job.target,
+                            report,
+                        },
+                    ));
+                }
+            }
+            Ok(_) => {
+                for (at, job) in walked {
+                    let failure = unreadable("the wrong number of entries");
+                    outcomes.push((
+                        at,
+                        Outcome {
+                            target: job.target,
+                            report: Err(failure),
+                        },
+                    ));
+                }
+            }
+            Err(failure) => {
+                for (at, job) in walked {
+                    outcomes.push((
+                        at,
+                        Outcome {
+                            target: job.target,
+                            report: Err(failure.clone()),
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    outcomes.sort_by_key(|(at, _)| *at);
+    outcomes.into_iter().map(|(_, outcome)| outcome).collect()
+}
+
+fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Failure> {
+    serde_json::from_slice(bytes).map_err(|e| unreadable(&e.to_string()))
+}
+
+fn unreadable(why: &str) -> Failure {
+    Failure::new(
+        ErrorKind::ChildFailed,
+        format!("the query process sent an unreadable report: {why}"),
+    )
 }
 
 /// Names the namespace and interface at the other end of every veth whose peer lives in
 /// another namespace, from the nsids each report mapped and the links of all reports.
-pub fn resolve_peers(outcomes: &mut [Outcome]) {
+pub fn resolve_peers(outcomes: &mut [Outcome], also: Option<(u64, &[Link])>) {
     let mut names: HashMap<u64, HashMap<u32, (String, Option<String>)>> = HashMap::new();
+    if let Some((inode, links)) = also {
+        names.insert(inode, links.iter().map(name_entry).collect());
+    }
     for report in outcomes.iter().filter_map(|o| o.report.as_ref().ok()) {
         let (Some(inode), Some(links)) = (report.namespaces.get("net"), &report.contents.links)
         else {

@@ -15,6 +15,7 @@ use crate::failure::Failure;
 use crate::inside::{KnownNetns, Wanted};
 use crate::jobs::{self, Job, Outcome};
 use crate::privileges::{self, Need};
+use nshelper_netlink::{links::links_from_dump, RouteSocket};
 
 /// The targets as the command line names them, in order; `--netns` values with a `/` are
 /// paths, others `ip netns` names.
@@ -90,24 +91,32 @@ pub fn run(args: &QueryArgs) -> (Vec<TargetResult>, Vec<TargetError>) {
         }
     }
     let (known, own_inode) = known_namespaces(&proc, &jobs);
-    // Peers in the helper's own namespace can be named only if its links are read too.
-    let helper_job = wanted.links
-        && own_inode.is_some()
-        && !jobs.iter().any(|job| {
-            net_inode(job.plan.net_namespace()) == own_inode || job.target == Target::OwnNamespaces
-        });
-    if helper_job {
-        jobs.push(Job {
-            target: Target::OwnNamespaces,
-            plan: JoinPlan::own_namespaces(),
-            wanted,
-        });
-    }
     let mut outcomes = jobs::run_all(&proc, jobs, &known, args.common.timeout);
-    jobs::resolve_peers(&mut outcomes);
-    if helper_job {
-        outcomes.pop();
-    }
+    // Peers in the helper's own namespace are named from its own links, read here, without
+    // privilege, when no target was that namespace.
+    let own_links = match own_inode {
+        Some(inode)
+            if wanted.links
+                && !outcomes.iter().any(|o| {
+                    o.target == Target::OwnNamespaces
+                        || o.report
+                            .as_ref()
+                            .is_ok_and(|r| r.namespaces.get("net") == Some(&inode))
+                }) =>
+        {
+            RouteSocket::open()
+                .and_then(|mut socket| socket.dump_links())
+                .ok()
+                .map(|raw| (inode, links_from_dump(raw, inode, false)))
+        }
+        _ => None,
+    };
+    jobs::resolve_peers(
+        &mut outcomes,
+        own_links
+            .as_ref()
+            .map(|(inode, links)| (*inode, links.as_slice())),
+    );
     let mut results = Vec::new();
     for Outcome { target, report } in outcomes {
         match report {

@@ -28,11 +28,11 @@ const EXIT_LOST_CHILD: i32 = 72;
 /// with 100,000 links produces, far below what would hurt the host.
 pub const REPORT_LIMIT: usize = 256 << 20;
 
-const TAG_RESULT: u8 = b'R';
-const TAG_QUERY_ERROR: u8 = b'Q';
+pub(crate) const TAG_RESULT: u8 = b'R';
+pub(crate) const TAG_QUERY_ERROR: u8 = b'Q';
 const TAG_JOIN_ERROR: u8 = b'J';
 const TAG_PROOF_ERROR: u8 = b'P';
-const TAG_FORK_ERROR: u8 = b'F';
+pub(crate) const TAG_FORK_ERROR: u8 = b'F';
 
 /// A query running in its target's namespaces, started by [`spawn`].
 pub struct RunningQuery {
@@ -85,12 +85,7 @@ where
             // Also done in the child; whichever runs first makes the group exist before
             // anyone may need to signal it.
             let _ = setpgid(child, child);
-            Ok(RunningQuery {
-                middle: child,
-                middle_exit: sys::pidfd_open(child.as_raw(), 0).ok(),
-                report,
-                finished: false,
-            })
+            Ok(RunningQuery::new(child, report))
         }
     }
 }
@@ -198,7 +193,7 @@ pub(crate) fn in_child(life: impl FnOnce() -> std::convert::Infallible) -> ! {
 
 /// Points 0, 1 and 2 at /dev/null, so that nothing from inside a target can read the
 /// caller's terminal or write to it.
-fn detach_stdio() -> Result<(), Errno> {
+pub(crate) fn detach_stdio() -> Result<(), Errno> {
     let null = nix::fcntl::open(
         "/dev/null",
         OFlag::O_RDWR | OFlag::O_CLOEXEC,
@@ -249,6 +244,15 @@ pub(crate) fn send_and_exit(writer: &OwnedFd, mut frame: &[u8], code: i32) -> ! 
 }
 
 impl RunningQuery {
+    pub(crate) fn new(middle: Pid, report: OwnedFd) -> Self {
+        RunningQuery {
+            middle,
+            middle_exit: sys::pidfd_open(middle.as_raw(), 0).ok(),
+            report,
+            finished: false,
+        }
+    }
+
     /// Reads the report to its end while the children run, then reaps every process the
     /// query made. After `timeout` the children are killed.
     pub fn wait(mut self, timeout: Duration) -> Result<Vec<u8>, NsError> {

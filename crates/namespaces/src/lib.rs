@@ -15,6 +15,7 @@ mod kind;
 #[allow(unsafe_code)]
 mod sys;
 mod target;
+mod walk;
 
 pub use discover::{discover_network_namespaces, process_info, FoundNetns, ProcessInfo};
 pub use engine::{spawn, RunningQuery, REPORT_LIMIT};
@@ -22,6 +23,7 @@ pub use error::NsError;
 pub use exec::{exec_in, ExecError, ExecRequest, MountSetup};
 pub use kind::NsType;
 pub use target::{JoinPlan, ProcRoot, DEFAULT_PROCESS_NAMESPACES};
+pub use walk::{spawn_walk, StopError, WalkStop};
 
 /// The cookie of the network namespace that `socket` belongs to (`SO_NETNS_COOKIE`).
 pub fn socket_netns_cookie(socket: &impl std::os::fd::AsRawFd) -> Result<u64, nix::errno::Errno> {

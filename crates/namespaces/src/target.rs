@@ -212,6 +212,11 @@ impl JoinPlan {
         })
     }
 
+    /// Whether the plan joins a network namespace and nothing else, which needs no fork.
+    pub fn joins_network_namespace_only(&self) -> bool {
+        matches!(self.joins.as_slice(), [only] if only.kind == NsType::Net)
+    }
+
     /// The network namespace this plan joins, if it joins one.
     pub fn net_namespace(&self) -> Option<BorrowedFd<'_>> {
         self.joins

@@ -1,0 +1,151 @@
+//! Many network namespaces in one child.
+//!
+//! Joining a network namespace needs no fork: only pid and mount namespaces do. So for
+//! targets that are network namespaces alone, one child moves from one to the next with
+//! setns, and in each opens what the caller asks for (a netlink socket, which stays bound
+//! to the namespace it was made in). Only when every namespace has been visited does the
+//! caller's `read` run: by then the child no longer needs its privileges, and can give them
+//! up before it reads a byte from inside any target.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sched::{setns, CloneFlags};
+use nix::sys::prctl;
+use nix::unistd::{getpid, pipe2, setpgid, ForkResult, Pid};
+
+use crate::engine::{
+    detach_stdio, die_with, errno_bytes, in_child, send_and_exit, RunningQuery, TAG_FORK_ERROR,
+    TAG_QUERY_ERROR, TAG_RESULT,
+};
+use crate::{sys, NsError, NsType, ProcRoot, DEFAULT_PROCESS_NAMESPACES};
+
+/// The namespaces the walker was in at a stop, by type: its proof of entry.
+pub type StopInodes = Vec<(NsType, u64)>;
+
+/// What the walker made of one namespace.
+pub struct WalkStop<S, E> {
+    /// The position of its file in the list given to [`spawn_walk`].
+    pub index: usize,
+    /// What `open` made right after joining it, and the inodes of the namespaces the walker
+    /// was in then: its proof of entry.
+    pub opened: Result<(S, StopInodes), StopError<E>>,
+}
+
+#[derive(Debug)]
+pub enum StopError<E> {
+    /// Joining, or reading the walker's own namespaces, failed.
+    Namespaces(NsError),
+    /// `open` failed.
+    Open(E),
+}
+
+/// Forks one child that joins each of `netns` (network namespace files) in turn, calls
+/// `open` in each, then hands everything to `read`, whose result is the report.
+pub fn spawn_walk<S, E, O, R>(
+    netns: &[BorrowedFd<'_>],
+    proc: &ProcRoot,
+    keep: &[BorrowedFd<'_>],
+    open: O,
+    read: R,
+) -> Result<RunningQuery, NsError>
+where
+    O: FnMut() -> Result<S, E>,
+    R: FnOnce(Vec<WalkStop<S, E>>) -> Result<Vec<u8>, Vec<u8>>,
+{
+    prctl::set_child_subreaper(true).map_err(|errno| NsError::Sys {
+        call: "PR_SET_CHILD_SUBREAPER",
+        errno,
+    })?;
+    let (report, report_writer) = pipe2(OFlag::O_CLOEXEC).map_err(|errno| NsError::Sys {
+        call: "pipe2",
+        errno,
+    })?;
+    let parent = sys::pidfd_open(getpid().as_raw(), 0).map_err(|errno| NsError::Sys {
+        call: "pidfd_open",
+        errno,
+    })?;
+    match sys::fork(proc)? {
+        ForkResult::Child => {
+            drop(report);
+            in_child(|| run_walker(&parent, netns, proc, keep, report_writer, open, read))
+        }
+        ForkResult::Parent { child } => {
+            drop(report_writer);
+            let _ = setpgid(child, child);
+            Ok(RunningQuery::new(child, report))
+        }
+    }
+}
+
+fn run_walker<S, E, O, R>(
+    parent: &OwnedFd,
+    netns: &[BorrowedFd<'_>],
+    proc: &ProcRoot,
+    keep: &[BorrowedFd<'_>],
+    report_writer: OwnedFd,
+    mut open: O,
+    read: R,
+) -> std::convert::Infallible
+where
+    O: FnMut() -> Result<S, E>,
+    R: FnOnce(Vec<WalkStop<S, E>>) -> Result<Vec<u8>, Vec<u8>>,
+{
+    die_with(parent);
+    let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
+    let _ = prctl::set_dumpable(false);
+    let mut kept: Vec<RawFd> = vec![
+        parent.as_raw_fd(),
+        report_writer.as_raw_fd(),
+        proc.as_raw_fd(),
+    ];
+    kept.extend(netns.iter().map(AsRawFd::as_raw_fd));
+    kept.extend(keep.iter().map(AsRawFd::as_raw_fd));
+    if let Err(errno) = detach_stdio().and_then(|()| sys::close_all_except(&kept)) {
+        let mut frame = vec![TAG_FORK_ERROR];
+        frame.extend(errno_bytes(errno));
+        send_and_exit(&report_writer, &frame, 1);
+    }
+    let stops = netns
+        .iter()
+        .enumerate()
+        .map(|(index, file)| WalkStop {
+            index,
+            opened: visit(file.as_fd(), proc, &mut open),
+        })
+        .collect();
+    match read(stops) {
+        Ok(report) => send_and_exit(&report_writer, &framed(TAG_RESULT, report), 0),
+        Err(error) => send_and_exit(&report_writer, &framed(TAG_QUERY_ERROR, error), 1),
+    }
+}
+
+fn visit<S, E>(
+    file: BorrowedFd<'_>,
+    proc: &ProcRoot,
+    open: &mut impl FnMut() -> Result<S, E>,
+) -> Result<(S, StopInodes), StopError<E>> {
+    setns(file, CloneFlags::CLONE_NEWNET).map_err(|errno| {
+        StopError::Namespaces(NsError::Join {
+            ns: NsType::Net,
+            errno,
+        })
+    })?;
+    let mut inodes = Vec::with_capacity(DEFAULT_PROCESS_NAMESPACES.len());
+    for kind in DEFAULT_PROCESS_NAMESPACES {
+        let inode = proc
+            .own_namespace_inode(kind)
+            .map_err(|errno: Errno| StopError::Namespaces(NsError::Proof { ns: kind, errno }))?;
+        inodes.push((kind, inode));
+    }
+    let opened = open().map_err(StopError::Open)?;
+    Ok((opened, inodes))
+}
+
+fn framed(tag: u8, body: Vec<u8>) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(body.len() + 1);
+    frame.push(tag);
+    frame.extend(body);
+    frame
+}
