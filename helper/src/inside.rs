@@ -135,8 +135,10 @@ fn read_with(
         .map_or(0, |(_, inode)| *inode);
     // Names of interfaces are needed by addresses, routes and neighbours too.
     let need_links = wanted.links || wanted.addrs || wanted.routes || wanted.neighbors;
-    let raw_links = if need_links {
+    let raw_links = if need_links && wanted.stats {
         socket.dump_links()?
+    } else if need_links {
+        socket.dump_links_without_stats()?
     } else {
         Vec::new()
     };

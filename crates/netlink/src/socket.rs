@@ -1,14 +1,14 @@
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 use neli::{
     consts::{
         nl::NlmF,
-        rtnl::{Nud, RtAddrFamily, RtScope, RtTable, Rtm, Rtn, Rtprot},
+        rtnl::{Ifla, Nud, RtAddrFamily, RtScope, RtTable, Rtm, Rtn, Rtprot},
         socket::NlFamily,
     },
     nl::{NlPayload, NlmsghdrBuilder},
-    rtnl::{IfaddrmsgBuilder, IfinfomsgBuilder, NdmsgBuilder, RtmsgBuilder},
-    socket::synchronous::NlSocketHandle,
+    rtnl::{IfaddrmsgBuilder, IfinfomsgBuilder, NdmsgBuilder, RtattrBuilder, RtmsgBuilder},
+    socket::NlSocket,
     types::{Buffer, RtBuffer},
     utils::Groups,
     Size, ToBytes,
@@ -34,25 +34,52 @@ const INITIAL_RECEIVE_BUFFER: usize = 64 * 1024;
 
 /// A route-netlink socket of the network namespace it was opened in.
 ///
-/// Built on neli's `NlSocketHandle`, never `NlRouter`: the router starts a thread, and a
-/// multi-threaded process can no longer join a mount or user namespace.
+/// Built on neli's plain `NlSocket`: never `NlRouter`, which starts a thread (and a
+/// multi-threaded process can no longer join a mount or user namespace), and not
+/// `NlSocketHandle`, which zeroes 96 KiB of buffers per socket that this code never uses, a
+/// cost a walk over a thousand namespaces pays a thousand times.
 pub struct RouteSocket {
-    handle: NlSocketHandle,
+    handle: NlSocket,
+    port: u32,
     next_seq: u32,
     buffer: Vec<u8>,
+}
+
+fn connect() -> Result<(NlSocket, u32), NetlinkError> {
+    let socket = NlSocket::connect(NlFamily::Route, None, Groups::empty())
+        .map_err(|e| NetlinkError::Socket(e.to_string()))?;
+    let port = socket
+        .pid()
+        .map_err(|e| NetlinkError::Socket(e.to_string()))?;
+    Ok((socket, port))
 }
 
 impl RouteSocket {
     /// Opens the socket. A netlink socket belongs to the namespace it was created in, so
     /// call this after joining the target's network namespace.
     pub fn open() -> Result<Self, NetlinkError> {
-        let handle = NlSocketHandle::connect(NlFamily::Route, None, Groups::empty())
-            .map_err(|e| NetlinkError::Socket(e.to_string()))?;
+        let (handle, port) = connect()?;
         Ok(RouteSocket {
             handle,
+            port,
             next_seq: 1,
-            buffer: vec![0; INITIAL_RECEIVE_BUFFER],
+            buffer: Vec::new(),
         })
+    }
+
+    /// Every link of the socket's network namespace, without their statistics.
+    pub fn dump_links_without_stats(&mut self) -> Result<Vec<RawLink>, NetlinkError> {
+        self.dump(
+            "RTM_GETLINK",
+            Self::send_getlink_skipping_stats,
+            |message| {
+                if message.kind == wire::RTM_NEWLINK {
+                    wire::decode_link(message.payload).map(Some)
+                } else {
+                    Ok(None)
+                }
+            },
+        )
     }
 
     /// Every link of the socket's network namespace.
@@ -121,7 +148,7 @@ impl RouteSocket {
             request: REQUEST,
             reason,
         })?;
-        let port = self.handle.pid();
+        let port = self.port;
         loop {
             let len = self.receive(REQUEST)?;
             for message in wire::messages(&self.buffer[..len]) {
@@ -164,7 +191,12 @@ impl RouteSocket {
             .nl_payload(NlPayload::Payload(payload))
             .build()
             .map_err(|e| e.to_string())?;
-        self.handle.send(&request).map_err(|e| e.to_string())
+        let mut bytes = std::io::Cursor::new(vec![0; request.padded_size()]);
+        request.to_bytes(&mut bytes).map_err(|e| e.to_string())?;
+        self.handle
+            .send(bytes.get_ref(), neli::consts::socket::Msg::empty())
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
 
     fn send_getaddr(&self, seq: u32) -> Result<(), String> {
@@ -220,6 +252,26 @@ impl RouteSocket {
         self.send_request(Rtm::Getlink, NlmF::REQUEST | NlmF::DUMP, seq, ifinfomsg)
     }
 
+    /// A link dump without the statistics: the kernel then skips gathering every counter
+    /// of every device, and sends far fewer bytes (`RTEXT_FILTER_SKIP_STATS`).
+    fn send_getlink_skipping_stats(&self, seq: u32) -> Result<(), String> {
+        const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
+        let mask = RtattrBuilder::default()
+            .rta_type(Ifla::ExtMask)
+            .rta_payload(Buffer::from(RTEXT_FILTER_SKIP_STATS.to_ne_bytes().to_vec()))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut attributes = RtBuffer::new();
+        attributes.push(mask);
+        let ifinfomsg = IfinfomsgBuilder::default()
+            .ifi_family(RtAddrFamily::Unspecified)
+            .ifi_type(0.into())
+            .rtattrs(attributes)
+            .build()
+            .map_err(|e| e.to_string())?;
+        self.send_request(Rtm::Getlink, NlmF::REQUEST | NlmF::DUMP, seq, ifinfomsg)
+    }
+
     /// Sends a dump request and decodes every reply until `NLMSG_DONE`, starting again
     /// when the kernel flags the dump as interrupted.
     fn dump<T>(
@@ -237,6 +289,11 @@ impl RouteSocket {
                 Ok(None) => continue,
                 // The receive queue overflowed and part of the dump is lost: start again on a
                 // fresh socket, which has nothing queued (route sockets need no privilege).
+                // A datagram larger than the buffer was lost; the buffer has grown to fit it.
+                Err(NetlinkError::Receive {
+                    errno: Errno::EMSGSIZE,
+                    ..
+                }) => continue,
                 Err(NetlinkError::Receive {
                     errno: Errno::ENOBUFS,
                     ..
@@ -245,8 +302,7 @@ impl RouteSocket {
                     errno: Errno::ENOBUFS,
                     ..
                 }) => {
-                    let fresh = RouteSocket::open()?;
-                    self.handle = fresh.handle;
+                    (self.handle, self.port) = connect()?;
                     continue;
                 }
                 Err(error) => return Err(error),
@@ -265,7 +321,7 @@ impl RouteSocket {
         seq: u32,
         decode: &mut impl FnMut(&Message<'_>) -> Result<Option<T>, wire::WireError>,
     ) -> Result<Option<Vec<T>>, NetlinkError> {
-        let port = self.handle.pid();
+        let port = self.port;
         let mut items = Vec::new();
         let mut interrupted = false;
         loop {
@@ -303,12 +359,20 @@ impl RouteSocket {
         }
     }
 
-    /// Receives one datagram whole into the buffer, growing it when the datagram is larger.
+    /// Receives one datagram into the buffer. A datagram larger than the buffer is lost: the
+    /// buffer grows to its size, and the caller starts over.
     fn receive(&mut self, request: &'static str) -> Result<usize, NetlinkError> {
+        if self.buffer.is_empty() {
+            self.buffer = RECEIVE_BUFFER.with(|spare| std::mem::take(&mut *spare.borrow_mut()));
+            if self.buffer.is_empty() {
+                self.buffer = vec![0; INITIAL_RECEIVE_BUFFER];
+            }
+        }
         let fd = self.handle.as_raw_fd();
         loop {
-            let peek = MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC;
-            let size = match recv(fd, &mut self.buffer, peek) {
+            // MSG_TRUNC makes recv return the datagram's real size, so that a short buffer
+            // shows, without a second call to peek at every datagram.
+            let size = match recv(fd, &mut self.buffer, MsgFlags::MSG_TRUNC) {
                 Ok(size) => size,
                 Err(Errno::EINTR) => continue,
                 Err(errno) => return Err(NetlinkError::Receive { request, errno }),
@@ -318,21 +382,33 @@ impl RouteSocket {
             }
             if size > self.buffer.len() {
                 self.buffer.resize(size, 0);
-                continue;
+                return Err(NetlinkError::Receive {
+                    request,
+                    errno: Errno::EMSGSIZE,
+                });
             }
-            return match recv(fd, &mut self.buffer, MsgFlags::empty()) {
-                Ok(size) => Ok(size),
-                Err(errno) => Err(NetlinkError::Receive { request, errno }),
-            };
+            return Ok(size);
         }
     }
 }
 
-/// The socket's descriptor, for socket options this crate does not read itself (such as
-/// `SO_NETNS_COOKIE`, which needs `unsafe` to read with nix 0.32). Do not read from or
-/// write to it: replies would be lost to the dumps.
+thread_local! {
+    /// One receive buffer, handed from socket to socket: a walk over a thousand namespaces
+    /// holds a thousand sockets, which must not each zero a buffer of their own.
+    static RECEIVE_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Drop for RouteSocket {
+    fn drop(&mut self) {
+        let buffer = std::mem::take(&mut self.buffer);
+        if !buffer.is_empty() {
+            RECEIVE_BUFFER.with(|spare| *spare.borrow_mut() = buffer);
+        }
+    }
+}
+
 impl AsRawFd for RouteSocket {
-    fn as_raw_fd(&self) -> RawFd {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
         self.handle.as_raw_fd()
     }
 }
