@@ -2,6 +2,7 @@
 //! its netlink socket exists. Its report crosses the pipe as JSON; only the parent turns it
 //! into the contract's shapes.
 
+use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 
 use nshelper_model::{ErrorKind, NamespaceInodes, NetnsContents};
@@ -96,27 +97,29 @@ pub fn run_walk(
         let failure = Failure::new(ErrorKind::ChildFailed, reason);
         return Err(serde_json::to_vec(&failure).unwrap_or_default());
     }
-    let outcomes: Vec<WalkOutcome> = stops
+    let mut read: Vec<Result<(InsideReport, RouteSocket), Failure>> = stops
         .into_iter()
-        .map(|stop| {
-            let outcome = match stop.opened {
-                Ok((socket, inodes)) => {
-                    let wanted = wanted.get(stop.index).copied().unwrap_or_default();
-                    read_with(socket, wanted, known, &inodes)
-                }
-                Err(StopError::Namespaces(error)) => Err(Failure::from(error)),
-                Err(StopError::Open(error)) => Err(Failure::from(error)),
-            };
-            match outcome {
-                Ok(report) => WalkOutcome {
-                    report: Some(report),
-                    failure: None,
-                },
-                Err(failure) => WalkOutcome {
-                    report: None,
-                    failure: Some(failure),
-                },
+        .map(|stop| match stop.opened {
+            Ok((socket, inodes)) => {
+                let wanted = wanted.get(stop.index).copied().unwrap_or_default();
+                read_contents(socket, wanted, known, &inodes, false)
             }
+            Err(StopError::Namespaces(error)) => Err(Failure::from(error)),
+            Err(StopError::Open(error)) => Err(Failure::from(error)),
+        })
+        .collect();
+    map_walk_nsids(&mut read, known);
+    let outcomes: Vec<WalkOutcome> = read
+        .into_iter()
+        .map(|entry| match entry {
+            Ok((report, _)) => WalkOutcome {
+                report: Some(report),
+                failure: None,
+            },
+            Err(failure) => WalkOutcome {
+                report: None,
+                failure: Some(failure),
+            },
         })
         .collect();
     serde_json::to_vec(&outcomes).map_err(|e| encode_failure(&e.to_string()))
@@ -124,11 +127,23 @@ pub fn run_walk(
 
 /// Reads what is wanted through a socket of the namespace, without privilege.
 fn read_with(
-    mut socket: RouteSocket,
+    socket: RouteSocket,
     wanted: Wanted,
     known: &[KnownNetns],
     inodes: &[(NsType, u64)],
 ) -> Result<InsideReport, Failure> {
+    read_contents(socket, wanted, known, inodes, true).map(|(report, _)| report)
+}
+
+/// Reads what is wanted; maps the nsids its links name only when `map_now`, so that a walk
+/// can map them later, knowing every namespace's links.
+fn read_contents(
+    mut socket: RouteSocket,
+    wanted: Wanted,
+    known: &[KnownNetns],
+    inodes: &[(NsType, u64)],
+    map_now: bool,
+) -> Result<(InsideReport, RouteSocket), Failure> {
     let netns_inode = inodes
         .iter()
         .find(|(kind, _)| *kind == NsType::Net)
@@ -155,34 +170,8 @@ fn read_with(
             &raw_links,
         ));
     }
-    let mut nsids = Vec::new();
     if wanted.links {
-        let links = links::links_from_dump(raw_links, netns_inode, wanted.stats);
-        let mut wanted_nsids: Vec<i32> = links.iter().filter_map(|l| l.link_netnsid).collect();
-        wanted_nsids.sort_unstable();
-        wanted_nsids.dedup();
-        // Known namespaces come with the helper's own first: most peers live there, so
-        // most searches end at the first request.
-        for candidate in known {
-            if wanted_nsids.is_empty() {
-                break;
-            }
-            if let Some(nsid) = socket.nsid_of(candidate.file.as_fd())? {
-                if let Ok(at) = wanted_nsids.binary_search(&nsid) {
-                    wanted_nsids.remove(at);
-                    nsids.push((nsid, candidate.inode));
-                }
-            }
-        }
-        contents.links = Some(links);
-    }
-    if wanted.all_nsids {
-        nsids.clear();
-        for candidate in known {
-            if let Some(nsid) = socket.nsid_of(candidate.file.as_fd())? {
-                nsids.push((nsid, candidate.inode));
-            }
-        }
+        contents.links = Some(links::links_from_dump(raw_links, netns_inode, wanted.stats));
     }
     let cookie = if wanted.cookie {
         let cookie = socket_netns_cookie(&socket).map_err(|errno| {
@@ -196,10 +185,141 @@ fn read_with(
         .iter()
         .map(|(kind, inode)| (kind.name().to_owned(), *inode))
         .collect();
-    Ok(InsideReport {
+    let mut report = InsideReport {
         namespaces,
         contents,
-        nsids,
+        nsids: Vec::new(),
         cookie,
-    })
+    };
+    if wanted.all_nsids {
+        for candidate in known {
+            if let Some(nsid) = socket.nsid_of(candidate.file.as_fd())? {
+                report.nsids.push((nsid, candidate.inode));
+            }
+        }
+    } else if map_now {
+        let mut wanted = nsids_to_map(&report);
+        map_nsids(&mut socket, known, &mut wanted, &mut report)?;
+    }
+    Ok((report, socket))
+}
+
+/// A namespace that names at most this many others asks the kernel about each directly:
+/// cheap, since the kernel's search is over that namespace's few nsids.
+const DIRECT_NSIDS: usize = 4;
+
+/// Maps the nsids of every namespace of a walk. A namespace that names many others (a host
+/// with a veth to every container) would ask the kernel once per known namespace, each
+/// time searching all its nsids: quadratic. Instead its veths are paired with the other
+/// ends, once those have been mapped: veth p, whose peer is q under nsid n, is in the
+/// namespace X whose veth q peers with (this namespace, p). Only a pairing that is the same
+/// for every veth under n, and unique, counts; the rest ask the kernel.
+fn map_walk_nsids(read: &mut [Result<(InsideReport, RouteSocket), Failure>], known: &[KnownNetns]) {
+    let mut crowded = Vec::new();
+    for (at, entry) in read.iter_mut().enumerate() {
+        let Ok((report, socket)) = entry else {
+            continue;
+        };
+        let mut wanted = nsids_to_map(report);
+        if wanted.len() <= DIRECT_NSIDS {
+            if let Err(failure) = map_nsids(socket, known, &mut wanted, report) {
+                *entry = Err(failure);
+            }
+        } else {
+            crowded.push(at);
+        }
+    }
+    if crowded.is_empty() {
+        return;
+    }
+    // (namespace of the peer, peer ifindex, ifindex) → the namespaces holding such a veth.
+    let mut ends: HashMap<(u64, u32, u32), Vec<u64>> = HashMap::new();
+    for (report, _) in read.iter().flatten() {
+        let Some(inode) = report.namespaces.get("net").copied() else {
+            continue;
+        };
+        let nsids: HashMap<i32, u64> = report.nsids.iter().copied().collect();
+        for link in report.contents.links.iter().flatten() {
+            let (Some(nsid), Some(peer)) = (link.link_netnsid, link.link_index) else {
+                continue;
+            };
+            if let Some(peer_netns) = nsids.get(&nsid) {
+                ends.entry((*peer_netns, peer, link.ifindex))
+                    .or_default()
+                    .push(inode);
+            }
+        }
+    }
+    for at in crowded {
+        let Ok((report, socket)) = &mut read[at] else {
+            continue;
+        };
+        let Some(inode) = report.namespaces.get("net").copied() else {
+            continue;
+        };
+        let mut paired: HashMap<i32, Option<u64>> = HashMap::new();
+        for link in report.contents.links.iter().flatten() {
+            let (Some(nsid), Some(peer)) = (link.link_netnsid, link.link_index) else {
+                continue;
+            };
+            let holder = match ends.get(&(inode, link.ifindex, peer)).map(Vec::as_slice) {
+                Some([only]) => Some(*only),
+                _ => None,
+            };
+            paired
+                .entry(nsid)
+                .and_modify(|seen| {
+                    if *seen != holder {
+                        *seen = None;
+                    }
+                })
+                .or_insert(holder);
+        }
+        for (nsid, holder) in &paired {
+            if let Some(holder) = holder {
+                report.nsids.push((*nsid, *holder));
+            }
+        }
+        let mut wanted = nsids_to_map(report);
+        if let Err(failure) = map_nsids(socket, known, &mut wanted, report) {
+            read[at] = Err(failure);
+        }
+    }
+}
+
+/// The nsids the report's links name, which must be mapped to namespaces.
+fn nsids_to_map(report: &InsideReport) -> Vec<i32> {
+    let mut nsids: Vec<i32> = report
+        .contents
+        .links
+        .iter()
+        .flatten()
+        .filter_map(|link| link.link_netnsid)
+        .filter(|nsid| !report.nsids.iter().any(|(mapped, _)| mapped == nsid))
+        .collect();
+    nsids.sort_unstable();
+    nsids.dedup();
+    nsids
+}
+
+/// Asks the kernel which of the known namespaces each nsid names. Known namespaces come
+/// with the helper's own first: most peers live there, so most searches end at once.
+fn map_nsids(
+    socket: &mut RouteSocket,
+    known: &[KnownNetns],
+    wanted: &mut Vec<i32>,
+    report: &mut InsideReport,
+) -> Result<(), Failure> {
+    for candidate in known {
+        if wanted.is_empty() {
+            break;
+        }
+        if let Some(nsid) = socket.nsid_of(candidate.file.as_fd())? {
+            if let Ok(at) = wanted.binary_search(&nsid) {
+                wanted.remove(at);
+                report.nsids.push((nsid, candidate.inode));
+            }
+        }
+    }
+    Ok(())
 }
