@@ -107,12 +107,28 @@ where
         frame.extend(errno_bytes(errno));
         send_and_exit(&report_writer, &frame, 1);
     }
+    // setns into a network namespace moves nothing else: the walker's pid and mount
+    // namespaces are read once, its network namespace at every stop.
+    let unmoved: Result<StopInodes, (NsType, Errno)> = [NsType::Pid, NsType::Mnt]
+        .into_iter()
+        .map(|kind| {
+            proc.own_namespace_inode(kind)
+                .map(|inode| (kind, inode))
+                .map_err(|errno| (kind, errno))
+        })
+        .collect();
     let stops = netns
         .iter()
         .enumerate()
         .map(|(index, file)| WalkStop {
             index,
-            opened: visit(file.as_fd(), proc, &mut open),
+            opened: match &unmoved {
+                Ok(unmoved) => visit(file.as_fd(), proc, unmoved, &mut open),
+                Err((ns, errno)) => Err(StopError::Namespaces(NsError::Proof {
+                    ns: *ns,
+                    errno: *errno,
+                })),
+            },
         })
         .collect();
     match read(stops) {
@@ -124,6 +140,7 @@ where
 fn visit<S, E>(
     file: BorrowedFd<'_>,
     proc: &ProcRoot,
+    unmoved: &[(NsType, u64)],
     open: &mut impl FnMut() -> Result<S, E>,
 ) -> Result<(S, StopInodes), StopError<E>> {
     setns(file, CloneFlags::CLONE_NEWNET).map_err(|errno| {
@@ -132,13 +149,17 @@ fn visit<S, E>(
             errno,
         })
     })?;
+    let net = proc
+        .own_namespace_inode(NsType::Net)
+        .map_err(|errno: Errno| {
+            StopError::Namespaces(NsError::Proof {
+                ns: NsType::Net,
+                errno,
+            })
+        })?;
     let mut inodes = Vec::with_capacity(DEFAULT_PROCESS_NAMESPACES.len());
-    for kind in DEFAULT_PROCESS_NAMESPACES {
-        let inode = proc
-            .own_namespace_inode(kind)
-            .map_err(|errno: Errno| StopError::Namespaces(NsError::Proof { ns: kind, errno }))?;
-        inodes.push((kind, inode));
-    }
+    inodes.push((NsType::Net, net));
+    inodes.extend_from_slice(unmoved);
     let opened = open().map_err(StopError::Open)?;
     Ok((opened, inodes))
 }
