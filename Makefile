@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 BIN    := target/release/nshelper
 
 .DEFAULT_GOAL := help
-.PHONY: help build test lint install clean deps demo
+.PHONY: help build test lint install clean deps demo bench
 
 help: ## List the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,6 +33,10 @@ install: build ## Install nshelper into $(PREFIX)/bin
 
 demo: deps build ## Start a throwaway container with unshare and query its links with nshelper
 	unshare --net --mount --pid --fork --mount-proc --propagation private bash scripts/demo.sh $(BIN)
+
+bench: ## Time nshelper against ip, nsenter and the limit probe in a private world (root); writes bench/RESULTS.md
+	$(CARGO) build --release --locked --workspace
+	unshare --net --mount --pid --fork --mount-proc --propagation private python3 bench/run.py
 
 clean: ## Remove build output
 	$(CARGO) clean

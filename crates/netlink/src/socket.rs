@@ -131,6 +131,12 @@ impl RouteSocket {
     /// `netns`, or `None` when it has given it none. Asks with `RTM_GETNSID`, which never
     /// assigns an nsid. A file that is not a network namespace is a kernel error (`EINVAL`).
     pub fn nsid_of(&mut self, netns: BorrowedFd<'_>) -> Result<Option<i32>, NetlinkError> {
+        let answer = self.ask_nsid(netns);
+        self.release_buffer();
+        answer
+    }
+
+    fn ask_nsid(&mut self, netns: BorrowedFd<'_>) -> Result<Option<i32>, NetlinkError> {
         const REQUEST: &str = "RTM_GETNSID";
         let seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1);
@@ -274,7 +280,27 @@ impl RouteSocket {
 
     /// Sends a dump request and decodes every reply until `NLMSG_DONE`, starting again
     /// when the kernel flags the dump as interrupted.
+    /// Hands the receive buffer back for the next socket: a walk keeps a socket for every
+    /// namespace open at once, and they must not each keep a buffer.
+    fn release_buffer(&mut self) {
+        let buffer = std::mem::take(&mut self.buffer);
+        if !buffer.is_empty() {
+            RECEIVE_BUFFER.with(|spare| *spare.borrow_mut() = buffer);
+        }
+    }
+
     fn dump<T>(
+        &mut self,
+        request: &'static str,
+        send: fn(&Self, u32) -> Result<(), String>,
+        decode: impl FnMut(&Message<'_>) -> Result<Option<T>, wire::WireError>,
+    ) -> Result<Vec<T>, NetlinkError> {
+        let items = self.dump_inner(request, send, decode);
+        self.release_buffer();
+        items
+    }
+
+    fn dump_inner<T>(
         &mut self,
         request: &'static str,
         send: fn(&Self, u32) -> Result<(), String>,
@@ -400,10 +426,7 @@ thread_local! {
 
 impl Drop for RouteSocket {
     fn drop(&mut self) {
-        let buffer = std::mem::take(&mut self.buffer);
-        if !buffer.is_empty() {
-            RECEIVE_BUFFER.with(|spare| *spare.borrow_mut() = buffer);
-        }
+        self.release_buffer();
     }
 }
 
