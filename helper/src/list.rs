@@ -3,36 +3,24 @@
 use nshelper_model::{
     ListDocument, ListedNetns, ProcessSummary, Target, TargetError, CONTRACT_VERSION,
 };
-use nshelper_namespaces::{process_info, ProcRoot};
+use nshelper_namespaces::process_info;
 
 use crate::cli::CommonArgs;
-use crate::failure::Failure;
 use crate::inside::Wanted;
 use crate::jobs::{self, Outcome};
-use crate::query::{discovered_jobs, known_namespaces};
+use crate::query::{discover_host, known_namespaces};
 
 pub fn run(args: &CommonArgs) -> ListDocument {
-    let mut errors: Vec<TargetError> = Vec::new();
-    let proc = match ProcRoot::open() {
-        Ok(proc) => proc,
-        Err(e) => {
-            return document(
-                Vec::new(),
-                vec![Failure::from(e).for_target(Target::OwnNamespaces)],
-            )
-        }
-    };
     let cookie_only = Wanted {
         cookie: true,
         ..Wanted::default()
     };
-    let (mut jobs, unprepared) = match discovered_jobs(&proc, cookie_only) {
+    let (proc, mut jobs, mut errors) = match discover_host(cookie_only) {
         Ok(found) => found,
         Err(failure) => {
             return document(Vec::new(), vec![failure.for_target(Target::OwnNamespaces)])
         }
     };
-    errors.extend(unprepared);
     let (known, own_inode) = known_namespaces(&proc, &jobs);
     // The nsids of the list are those the helper's own namespace gives.
     for job in &mut jobs {

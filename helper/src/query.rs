@@ -168,6 +168,14 @@ pub fn plan_for_process(proc: &ProcRoot, pid: u32, kinds: &[NsType]) -> Result<J
     Ok(JoinPlan::for_process(proc, pid, kinds)?)
 }
 
+/// `/proc`, a job for every network namespace of the host, and an error for each that
+/// cannot be prepared; or the one error that stopped the discovery.
+pub fn discover_host(wanted: Wanted) -> Result<(ProcRoot, Vec<Job>, Vec<TargetError>), Failure> {
+    let proc = ProcRoot::open()?;
+    let (jobs, errors) = discovered_jobs(&proc, wanted)?;
+    Ok((proc, jobs, errors))
+}
+
 /// A job for every network namespace of the host, and an error for each that cannot be
 /// prepared.
 pub fn discovered_jobs(

@@ -8,13 +8,11 @@ use nshelper_model::{
     Link, NetnsIdentity, Target, TargetError, WhoisDocument, WhoisMatch, WhoisPeer,
     CONTRACT_VERSION,
 };
-use nshelper_namespaces::ProcRoot;
 
 use crate::cli::WhoisArgs;
-use crate::failure::Failure;
 use crate::inside::{InsideReport, Wanted};
 use crate::jobs::{self, Outcome};
-use crate::query::{discovered_jobs, known_namespaces};
+use crate::query::{discover_host, known_namespaces};
 
 /// What a whois query names, decided by its form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,21 +69,12 @@ fn normalise_mac(text: &str) -> Option<String> {
 
 pub fn run(args: &WhoisArgs) -> WhoisDocument {
     let needle = Needle::parse(&args.query);
-    let proc = match ProcRoot::open() {
-        Ok(proc) => proc,
-        Err(e) => {
-            return document(
-                Vec::new(),
-                vec![Failure::from(e).for_target(Target::OwnNamespaces)],
-            )
-        }
-    };
     let wanted = Wanted {
         links: true,
         addrs: matches!(needle, Needle::Ip(_)),
         ..Wanted::default()
     };
-    let (jobs, mut errors) = match discovered_jobs(&proc, wanted) {
+    let (proc, jobs, mut errors) = match discover_host(wanted) {
         Ok(found) => found,
         Err(failure) => {
             return document(Vec::new(), vec![failure.for_target(Target::OwnNamespaces)])

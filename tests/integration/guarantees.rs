@@ -196,21 +196,7 @@ fn a_thread_that_moved_alone_is_a_target_of_its_own() {
         r#"
         P=$(start_container)
         readlink "/proc/$P/ns/net" >"$OUT/target-net"
-        python3 -c '
-import ctypes, os, sys, threading, time
-libc = ctypes.CDLL(None, use_errno=True)
-fd = os.open(sys.argv[1], os.O_RDONLY)
-def inside():
-    if libc.setns(fd, 0x40000000) != 0:
-        sys.exit("setns failed")
-    with open(sys.argv[2] + ".tmp", "w") as f:
-        f.write(str(threading.get_native_id()))
-    os.rename(sys.argv[2] + ".tmp", sys.argv[2])
-    time.sleep(600)
-threading.Thread(target=inside, daemon=True).start()
-time.sleep(600)
-' "/proc/$P/ns/net" "$OUT/tid" </dev/null >/dev/null 2>&1 &
-        until [ -e "$OUT/tid" ]; do sleep 0.02; done
+        thread_in_netns "/proc/$P/ns/net" "$OUT/tid"
         run_nshelper thread query links --pid "$(cat "$OUT/tid")"
         save thread-ip.json nsenter -t "$P" -n ip -j link
         "#,

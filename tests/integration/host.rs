@@ -76,21 +76,7 @@ unshare --net sleep 600 </dev/null >/dev/null 2>&1 &
 T=$!
 until [ "$(readlink /proc/$T/ns/net)" != "$(readlink /proc/self/ns/net)" ]; do sleep 0.02; done
 readlink /proc/$T/ns/net >"$OUT/thread-ns"
-python3 -c '
-import ctypes, os, sys, threading, time
-libc = ctypes.CDLL(None, use_errno=True)
-fd = os.open(sys.argv[1], os.O_RDONLY)
-def inside():
-    if libc.setns(fd, 0x40000000) != 0:
-        sys.exit("setns failed")
-    with open(sys.argv[2] + ".tmp", "w") as f:
-        f.write(str(threading.get_native_id()))
-    os.rename(sys.argv[2] + ".tmp", sys.argv[2])
-    time.sleep(600)
-threading.Thread(target=inside, daemon=True).start()
-time.sleep(600)
-' "/proc/$T/ns/net" "$OUT/thread-tid" </dev/null >/dev/null 2>&1 &
-until [ -e "$OUT/thread-tid" ]; do sleep 0.02; done
+thread_in_netns "/proc/$T/ns/net" "$OUT/thread-tid"
 kill -9 "$T"; wait "$T" 2>/dev/null || true
 readlink /proc/self/ns/net >"$OUT/own-ns"
 readlink /proc/self/ns/pid >"$OUT/own-pid"

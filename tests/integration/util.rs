@@ -81,6 +81,26 @@ start_container() {
   return 1
 }
 
+# thread_in_netns NSFILE TIDFILE: starts a process one of whose threads alone joins the
+# network namespace NSFILE, and waits until that thread's id is in TIDFILE.
+thread_in_netns() {
+  python3 -c '
+import ctypes, os, sys, threading, time
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open(sys.argv[1], os.O_RDONLY)
+def inside():
+    if libc.setns(fd, 0x40000000) != 0:
+        sys.exit("setns failed")
+    with open(sys.argv[2] + ".tmp", "w") as f:
+        f.write(str(threading.get_native_id()))
+    os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+    time.sleep(600)
+threading.Thread(target=inside, daemon=True).start()
+time.sleep(600)
+' "$1" "$2" </dev/null >/dev/null 2>&1 &
+  until [ -e "$2" ]; do sleep 0.02; done
+}
+
 # run_nshelper NAME ARGS...: stdout, stderr and status go to $OUT/NAME.{out,err,rc}.
 run_nshelper() {
   local name=$1; shift

@@ -61,6 +61,18 @@ pub fn spawn<F>(
 where
     F: FnOnce(&[(NsType, u64)]) -> Result<Vec<u8>, Vec<u8>>,
 {
+    fork_reporting(proc, |parent, report_writer| {
+        run_middle(parent, plan, proc, keep, report_writer, query)
+    })
+}
+
+/// Forks a child that reports on a pipe, and returns the parent's handle on it. `life` gets
+/// a pidfd of the parent, to die with it, and the pipe's write end. The process becomes a
+/// child subreaper, so that it can reap a grandchild orphaned by a killed child.
+pub(crate) fn fork_reporting(
+    proc: &ProcRoot,
+    life: impl FnOnce(OwnedFd, OwnedFd) -> std::convert::Infallible,
+) -> Result<RunningQuery, NsError> {
     prctl::set_child_subreaper(true).map_err(|errno| NsError::Sys {
         call: "PR_SET_CHILD_SUBREAPER",
         errno,
@@ -78,7 +90,7 @@ where
     match sys::fork(proc)? {
         ForkResult::Child => {
             drop(report);
-            in_child(|| run_middle(parent, plan, proc, keep, report_writer, query))
+            in_child(|| life(parent, report_writer))
         }
         ForkResult::Parent { child } => {
             drop(report_writer);
@@ -214,7 +226,7 @@ pub(crate) fn die_with(parent: &OwnedFd) {
     }
 }
 
-fn framed(tag: u8, body: Vec<u8>) -> Vec<u8> {
+pub(crate) fn framed(tag: u8, body: Vec<u8>) -> Vec<u8> {
     let mut frame = Vec::with_capacity(body.len() + 1);
     frame.push(tag);
     frame.extend(body);

@@ -10,14 +10,13 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
 use nix::sched::{setns, CloneFlags};
 use nix::sys::prctl;
-use nix::unistd::{getpid, pipe2, setpgid, ForkResult, Pid};
+use nix::unistd::{setpgid, Pid};
 
 use crate::engine::{
-    detach_stdio, die_with, errno_bytes, in_child, send_and_exit, RunningQuery, TAG_FORK_ERROR,
-    TAG_QUERY_ERROR, TAG_RESULT,
+    detach_stdio, die_with, errno_bytes, fork_reporting, framed, send_and_exit, RunningQuery,
+    TAG_FORK_ERROR, TAG_QUERY_ERROR, TAG_RESULT,
 };
 use crate::{sys, NsError, NsType, ProcRoot, DEFAULT_PROCESS_NAMESPACES};
 
@@ -54,29 +53,9 @@ where
     O: FnMut() -> Result<S, E>,
     R: FnOnce(Vec<WalkStop<S, E>>) -> Result<Vec<u8>, Vec<u8>>,
 {
-    prctl::set_child_subreaper(true).map_err(|errno| NsError::Sys {
-        call: "PR_SET_CHILD_SUBREAPER",
-        errno,
-    })?;
-    let (report, report_writer) = pipe2(OFlag::O_CLOEXEC).map_err(|errno| NsError::Sys {
-        call: "pipe2",
-        errno,
-    })?;
-    let parent = sys::pidfd_open(getpid().as_raw(), 0).map_err(|errno| NsError::Sys {
-        call: "pidfd_open",
-        errno,
-    })?;
-    match sys::fork(proc)? {
-        ForkResult::Child => {
-            drop(report);
-            in_child(|| run_walker(&parent, netns, proc, keep, report_writer, open, read))
-        }
-        ForkResult::Parent { child } => {
-            drop(report_writer);
-            let _ = setpgid(child, child);
-            Ok(RunningQuery::new(child, report))
-        }
-    }
+    fork_reporting(proc, |parent, report_writer| {
+        run_walker(&parent, netns, proc, keep, report_writer, open, read)
+    })
 }
 
 fn run_walker<S, E, O, R>(
@@ -162,11 +141,4 @@ fn visit<S, E>(
     inodes.extend_from_slice(unmoved);
     let opened = open().map_err(StopError::Open)?;
     Ok((opened, inodes))
-}
-
-fn framed(tag: u8, body: Vec<u8>) -> Vec<u8> {
-    let mut frame = Vec::with_capacity(body.len() + 1);
-    frame.push(tag);
-    frame.extend(body);
-    frame
 }
