@@ -102,10 +102,11 @@ pub fn run(args: &QueryArgs) -> (Vec<TargetResult>, Vec<TargetError>) {
                         || o.report
                             .as_ref()
                             .is_ok_and(|r| r.namespaces.get("net") == Some(&inode))
-                }) =>
+                })
+                && outcomes.iter().any(|o| has_peer_in(o, inode)) =>
         {
             RouteSocket::open()
-                .and_then(|mut socket| socket.dump_links())
+                .and_then(|mut socket| socket.dump_links_without_stats())
                 .ok()
                 .map(|raw| (inode, links_from_dump(raw, inode, false)))
         }
@@ -137,6 +138,22 @@ pub fn run(args: &QueryArgs) -> (Vec<TargetResult>, Vec<TargetError>) {
         }
     }
     (results, errors)
+}
+
+/// Whether a target's veths have a peer in namespace `inode`.
+fn has_peer_in(outcome: &Outcome, inode: u64) -> bool {
+    let Ok(report) = &outcome.report else {
+        return false;
+    };
+    report.nsids.iter().any(|(nsid, netns)| {
+        *netns == inode
+            && report
+                .contents
+                .links
+                .iter()
+                .flatten()
+                .any(|link| link.link_netnsid == Some(*nsid))
+    })
 }
 
 fn plan_for(proc: &ProcRoot, target: &Target, args: &QueryArgs) -> Result<JoinPlan, Failure> {
