@@ -179,10 +179,33 @@ pub fn plan_for_process(proc: &ProcRoot, pid: u32, kinds: &[NsType]) -> Result<J
     let owner = std::fs::metadata(format!("/proc/{pid}"))
         .ok()
         .map(|meta| std::os::unix::fs::MetadataExt::uid(&meta));
-    if pid != 0 {
-        privileges::require(&privileges::needs_for_process(owner, kinds))?;
+    // Without privilege of its own, the helper can still enter a rootless container, one
+    // whose namespaces belong to a user namespace the caller owns: it joins that user
+    // namespace first, keeping its credentials, as nsenter --preserve-credentials does.
+    let mut kinds = kinds.to_vec();
+    if !privileges::can_enter_namespaces()
+        && !kinds.contains(&NsType::User)
+        && in_other_user_namespace(pid)
+    {
+        kinds.push(NsType::User);
     }
-    Ok(JoinPlan::for_process(proc, pid, kinds)?)
+    if pid != 0 {
+        privileges::require(&privileges::needs_for_process(owner, &kinds))?;
+    }
+    Ok(JoinPlan::for_process(proc, pid, &kinds)?)
+}
+
+/// Whether process `pid` is in a user namespace other than the helper's.
+fn in_other_user_namespace(pid: u32) -> bool {
+    let theirs = std::fs::metadata(format!("/proc/{pid}/ns/user"));
+    let ours = std::fs::metadata("/proc/self/ns/user");
+    match (theirs, ours) {
+        (Ok(theirs), Ok(ours)) => {
+            use std::os::unix::fs::MetadataExt;
+            (theirs.dev(), theirs.ino()) != (ours.dev(), ours.ino())
+        }
+        _ => false,
+    }
 }
 
 /// `/proc`, a job for every network namespace of the host, and an error for each that

@@ -10,5 +10,6 @@ mod host;
 mod links;
 mod load;
 mod project;
+mod rootless;
 mod scale;
 mod util;
