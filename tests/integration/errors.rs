@@ -357,3 +357,38 @@ fn a_target_that_exits_while_it_is_opened_is_not_found() {
     };
     run.only_error("not_found");
 }
+
+#[test]
+fn an_overrun_during_a_walk_keeps_each_namespace_its_own_links() {
+    if !require_root("an_overrun_during_a_walk_keeps_each_namespace_its_own_links") {
+        return;
+    }
+    // One child reads both namespaces; an overrun while it reads red must not be answered
+    // from blue, where that child stands last.
+    let world = World::run(
+        "walk-overrun",
+        r#"
+        ip netns add red
+        ip netns add blue
+        ip -n red link add name only-red type bridge
+        ip -n blue link add name only-blue type bridge
+        NSHELPER_REAL=$NSHELPER
+        NSHELPER=strace
+        run_nshelper walk -f -qq -o /dev/null -e trace=recvfrom -e inject=recvfrom:error=ENOBUFS:when=1 "$NSHELPER_REAL" query links --netns red --netns blue
+        "#,
+    );
+    let run = world.nshelper_run("walk");
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let document = run.document();
+    let names = |at: usize| -> Vec<String> {
+        document["results"][at]["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["ifname"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(document["results"][0]["target"]["name"], "red");
+    assert_eq!(names(0), ["lo", "only-red"]);
+    assert_eq!(names(1), ["lo", "only-blue"]);
+}

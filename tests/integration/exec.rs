@@ -240,3 +240,35 @@ fn exec_usage_errors_exit_125() {
         assert_eq!(String::from_utf8_lossy(&output.stderr).lines().count(), 1);
     }
 }
+
+#[test]
+fn a_terminal_hangup_and_an_interrupt_reach_the_command() {
+    if !require_root("a_terminal_hangup_and_an_interrupt_reach_the_command") {
+        return;
+    }
+    let world = World::run(
+        "exec-tty",
+        r#"
+        ip netns add red
+        # nshelper as the session leader of a terminal of its own, as under ssh -t: when the
+        # terminal goes, the kernel sends SIGHUP to nshelper alone.
+        script -qfc "exec $NSHELPER exec --netns red -- sh -c 'trap \"echo got-hup >$OUT/hup; exit 4\" HUP; echo ready >$OUT/ready-hup; while :; do sleep 0.05; done'" /dev/null </dev/null >/dev/null 2>&1 &
+        S=$!
+        until [ -e "$OUT/ready-hup" ]; do sleep 0.02; done
+        kill -KILL "$S"
+        for _ in $(seq 200); do [ -e "$OUT/hup" ] && break; sleep 0.025; done
+        # SIGINT sent to nshelper, which a shell's background job would otherwise ignore.
+        python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' \
+          "$NSHELPER" exec --netns red -- sh -c "trap 'echo got-int >$OUT/int; exit 5' INT; echo ready >$OUT/ready-int; while :; do sleep 0.05; done" \
+          </dev/null >/dev/null 2>&1 &
+        E=$!
+        until [ -e "$OUT/ready-int" ]; do sleep 0.02; done
+        kill -INT "$E"
+        rc=0; wait "$E" || rc=$?
+        echo "$rc" >"$OUT/int.rc"
+        "#,
+    );
+    assert_eq!(world.read("hup"), "got-hup\n");
+    assert_eq!(world.read("int"), "got-int\n");
+    assert_eq!(world.read("int.rc").trim(), "5");
+}

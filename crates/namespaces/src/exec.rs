@@ -18,7 +18,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::unistd::{execvp, execvpe, getpid, pipe2, read, write, ForkResult, Pid};
+use nix::unistd::{execvp, execvpe, getpid, getsid, pipe2, read, write, ForkResult, Pid};
 
 use crate::engine::{
     decode_errno, die_with, errno_bytes, in_child, namespace_errno, send_and_exit,
@@ -157,7 +157,12 @@ fn supervise(
             }
         }
         while let Ok(Some(info)) = signals.read_signal() {
-            if info.ssi_code == SI_KERNEL {
+            // A terminal's Ctrl-C reaches the whole foreground group, the command included;
+            // its hangup reaches only the session leader, which may be nshelper itself.
+            let session_leader = getsid(None).is_ok_and(|sid| sid == getpid());
+            if info.ssi_code == SI_KERNEL
+                && !(session_leader && info.ssi_signo == Signal::SIGHUP as u32)
+            {
                 continue;
             }
             if let Ok(signal) = Signal::try_from(info.ssi_signo as i32) {

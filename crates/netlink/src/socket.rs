@@ -15,7 +15,7 @@ use neli::{
 };
 use nix::{
     errno::Errno,
-    sys::socket::{recv, MsgFlags},
+    sys::socket::{recv, MsgFlags, NetlinkAddr},
 };
 
 use crate::{
@@ -48,6 +48,10 @@ pub struct RouteSocket {
 fn connect() -> Result<(NlSocket, u32), NetlinkError> {
     let socket = NlSocket::connect(NlFamily::Route, None, Groups::empty())
         .map_err(|e| NetlinkError::Socket(e.to_string()))?;
+    // Connected to the kernel (port 0), the socket refuses datagrams from any other socket:
+    // a process inside the target cannot forge replies, whatever header fields it writes.
+    nix::sys::socket::connect(socket.as_raw_fd(), &NetlinkAddr::new(0, 0))
+        .map_err(|e| NetlinkError::Socket(format!("connect to the kernel: {e}")))?;
     let port = socket
         .pid()
         .map_err(|e| NetlinkError::Socket(e.to_string()))?;
@@ -280,6 +284,22 @@ impl RouteSocket {
 
     /// Sends a dump request and decodes every reply until `NLMSG_DONE`, starting again
     /// when the kernel flags the dump as interrupted.
+    /// Discards every datagram queued on the socket; the replies of an abandoned dump would
+    /// otherwise be read, and skipped, one by one.
+    fn drain(&mut self) {
+        let fd = self.handle.as_raw_fd();
+        let mut scratch = [0u8; 4096];
+        while let Ok(size) = recv(
+            fd,
+            &mut scratch,
+            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_TRUNC,
+        ) {
+            if size == 0 {
+                break;
+            }
+        }
+    }
+
     /// Hands the receive buffer back for the next socket: a walk keeps a socket for every
     /// namespace open at once, and they must not each keep a buffer.
     fn release_buffer(&mut self) {
@@ -320,6 +340,9 @@ impl RouteSocket {
                     errno: Errno::EMSGSIZE,
                     ..
                 }) => continue,
+                // The receive queue overflowed and part of the dump is lost: drop what is
+                // still queued and ask again on the same socket. (A fresh socket would belong
+                // to whatever namespace this process is in now, not necessarily this one.)
                 Err(NetlinkError::Receive {
                     errno: Errno::ENOBUFS,
                     ..
@@ -328,7 +351,7 @@ impl RouteSocket {
                     errno: Errno::ENOBUFS,
                     ..
                 }) => {
-                    (self.handle, self.port) = connect()?;
+                    self.drain();
                     continue;
                 }
                 Err(error) => return Err(error),
