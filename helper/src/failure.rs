@@ -66,6 +66,7 @@ impl From<NsError> for Failure {
             | NsError::WrongType { .. }
             | NsError::ForeignProc
             | NsError::PidZero
+            | NsError::ParentDirectory { .. }
             | NsError::KernelThread { .. } => ErrorKind::InvalidTarget,
             NsError::Timeout(_) => ErrorKind::Timeout,
             // The query's own failure arrives already classified.

@@ -297,7 +297,7 @@ fn every_bad_target_is_one_json_error_one_line_and_status_1() {
         ("file", "invalid_target"),
         ("dir", "invalid_target"),
         ("wrongtype", "invalid_target"),
-        ("dotdot", "not_found"),
+        ("dotdot", "invalid_target"),
         ("dotdotname", "invalid_target"),
         ("noname", "not_found"),
     ] {
@@ -391,4 +391,45 @@ fn an_overrun_during_a_walk_keeps_each_namespace_its_own_links() {
     assert_eq!(document["results"][0]["target"]["name"], "red");
     assert_eq!(names(0), ["lo", "only-red"]);
     assert_eq!(names(1), ["lo", "only-blue"]);
+}
+
+#[test]
+fn a_target_that_dies_while_it_is_being_entered_is_not_found() {
+    if !require_root("a_target_that_dies_while_it_is_being_entered_is_not_found") {
+        return;
+    }
+    // strace holds the fork into the target's pid namespace while its init, the target,
+    // is killed: the fork then fails (ENOMEM), and the cause is the target's death.
+    let world = World::run(
+        "dies-midway",
+        r#"
+        for run in query exec; do
+          P=$(start_container)
+          if [ "$run" = query ]; then args="query --pid $P"; else args="exec --pid $P -- true"; fi
+          strace -f -qq -o /dev/null -e trace=clone,fork,vfork -e inject=clone:delay_enter=800000:when=1 \
+            "$NSHELPER" $args >"$OUT/$run.out" 2>"$OUT/$run.err" &
+          ST=$!
+          sleep 0.4
+          kill -9 "$P"
+          rc=0; wait "$ST" || rc=$?
+          echo "$rc" >"$OUT/$run.rc"
+        done
+        "#,
+    );
+    let query = world.nshelper_run("query");
+    let stderr: String = query
+        .stderr
+        .lines()
+        .filter(|l| !l.starts_with("strace: "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let query = Run {
+        stdout: query.stdout,
+        stderr,
+        status: query.status,
+    };
+    query.only_error("not_found");
+    let exec = world.nshelper_run("exec");
+    assert_eq!(exec.status, 125, "{}", exec.stderr);
+    assert!(exec.stderr.contains("not_found"), "{}", exec.stderr);
 }

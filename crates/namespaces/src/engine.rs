@@ -37,6 +37,8 @@ pub(crate) const TAG_FORK_ERROR: u8 = b'F';
 /// A query running in its target's namespaces, started by [`spawn`].
 pub struct RunningQuery {
     middle: Pid,
+    /// The target process, when the query entered one, to explain failures by its death.
+    pin: Option<crate::target::Pin>,
     /// A pidfd of the middle process: readable once it has exited.
     middle_exit: Option<OwnedFd>,
     report: OwnedFd,
@@ -61,9 +63,13 @@ pub fn spawn<F>(
 where
     F: FnOnce(&[(NsType, u64)]) -> Result<Vec<u8>, Vec<u8>>,
 {
-    fork_reporting(proc, |parent, report_writer| {
+    let mut plan = plan;
+    let pin = plan.pin.take();
+    let mut running = fork_reporting(proc, |parent, report_writer| {
         run_middle(parent, plan, proc, keep, report_writer, query)
-    })
+    })?;
+    running.pin = pin;
+    Ok(running)
 }
 
 /// Forks a child that reports on a pipe, and returns the parent's handle on it. `life` gets
@@ -259,6 +265,7 @@ impl RunningQuery {
     pub(crate) fn new(middle: Pid, report: OwnedFd) -> Self {
         RunningQuery {
             middle,
+            pin: None,
             middle_exit: sys::pidfd_open(middle.as_raw(), 0).ok(),
             report,
             finished: false,
@@ -270,8 +277,14 @@ impl RunningQuery {
     pub fn wait(mut self, timeout: Duration) -> Result<Vec<u8>, NsError> {
         let report = self.read_report(timeout);
         let status = self.reap();
-        let report = report?;
-        interpret(status, report)
+        let outcome = report.and_then(|report| interpret(status, report));
+        match (outcome, &self.pin) {
+            (Err(error @ NsError::Timeout(_)), _) | (Err(error @ NsError::Query(_)), _) => {
+                Err(error)
+            }
+            (Err(error), Some(pin)) => Err(pin.explain(error)),
+            (outcome, _) => outcome,
+        }
     }
 
     /// Reads until the report ends: at end of file, or once the middle process has exited

@@ -23,6 +23,8 @@ pub enum NsError {
     ForeignProc,
     #[error("cannot open {}: {errno}", path.display())]
     Open { path: PathBuf, errno: Errno },
+    #[error("{} holds a .. component, which nshelper refuses", path.display())]
+    ParentDirectory { path: PathBuf },
     #[error("{} is not a namespace file", path.display())]
     NotNamespace { path: PathBuf },
     #[error("{} is a {found} namespace, not a {wanted} namespace", path.display())]

@@ -76,7 +76,24 @@ const SETUP_STEPS: [&str; 4] = [
 
 /// Runs the command in `plan`'s namespaces and returns the exit status nshelper should
 /// exit with: the command's, or 128 + N when a signal N ended it.
-pub fn exec_in(plan: JoinPlan, proc: &ProcRoot, request: &ExecRequest) -> Result<i32, ExecError> {
+pub fn exec_in(
+    mut plan: JoinPlan,
+    proc: &ProcRoot,
+    request: &ExecRequest,
+) -> Result<i32, ExecError> {
+    let pin = plan.pin.take();
+    exec_pinned(plan, proc, request).map_err(|error| match (error, &pin) {
+        (ExecError::Namespaces(error), Some(pin)) => ExecError::Namespaces(pin.explain(error)),
+        (error @ ExecError::Setup { .. }, Some(pin)) => match pin.explain(NsError::MalformedReport)
+        {
+            gone @ NsError::ProcessExited { .. } => ExecError::Namespaces(gone),
+            _ => error,
+        },
+        (error, _) => error,
+    })
+}
+
+fn exec_pinned(plan: JoinPlan, proc: &ProcRoot, request: &ExecRequest) -> Result<i32, ExecError> {
     let mut forwarded = SigSet::empty();
     for signal in FORWARDED {
         forwarded.add(signal);

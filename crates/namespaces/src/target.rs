@@ -105,6 +105,27 @@ pub(crate) struct OpenedNamespace {
 pub struct JoinPlan {
     pub(crate) joins: Vec<OpenedNamespace>,
     reported: Vec<NsType>,
+    /// The process the plan came from, pinned, to tell a failure caused by its death.
+    pub(crate) pin: Option<Pin>,
+}
+
+/// A process held by a pidfd, whose number can never come to mean another process.
+pub(crate) struct Pin {
+    pid: u32,
+    fd: OwnedFd,
+}
+
+impl Pin {
+    /// `ProcessExited` when the pinned process is gone; `error` otherwise. A process that
+    /// exits while it is being entered makes joining or forking fail in odd ways (a pid
+    /// namespace whose init is gone refuses forks with ENOMEM): its death is the cause.
+    pub(crate) fn explain(&self, error: NsError) -> NsError {
+        if sys::pidfd_alive(self.fd.as_fd()).is_err() {
+            NsError::ProcessExited { pid: self.pid }
+        } else {
+            error
+        }
+    }
 }
 
 /// Joined for a process unless the caller picks others, and reported for every target: the
@@ -119,6 +140,7 @@ impl JoinPlan {
         JoinPlan {
             joins: Vec::new(),
             reported: ALWAYS_REPORTED.to_vec(),
+            pin: None,
         }
     }
 
@@ -178,11 +200,25 @@ impl JoinPlan {
         reported.extend(wanted.iter().copied());
         reported.sort();
         reported.dedup();
-        Ok(JoinPlan { joins, reported })
+        Ok(JoinPlan {
+            joins,
+            reported,
+            pin: Some(Pin { pid, fd: pidfd }),
+        })
     }
 
     /// A network namespace file: `/run/netns/NAME`, `/proc/PID/ns/net` or a bind mount.
     pub fn for_netns_file(proc: &ProcRoot, path: &Path) -> Result<Self, NsError> {
+        // A name must not climb out of /run/netns, and a path with .. says something other
+        // than what it seems: both are refused rather than resolved.
+        if path
+            .components()
+            .any(|part| part == std::path::Component::ParentDir)
+        {
+            return Err(NsError::ParentDirectory {
+                path: path.to_owned(),
+            });
+        }
         let file = open_namespace_file(proc, path)?;
         let raw_type = sys::namespace_type(file.as_fd()).map_err(|errno| match errno {
             Errno::ENOTTY | Errno::EINVAL => NsError::NotNamespace {
@@ -209,6 +245,7 @@ impl JoinPlan {
                 file,
             }],
             reported: ALWAYS_REPORTED.to_vec(),
+            pin: None,
         })
     }
 
@@ -292,6 +329,7 @@ impl JoinPlan {
                 file,
             }],
             reported: ALWAYS_REPORTED.to_vec(),
+            pin: None,
         }
     }
 }

@@ -359,6 +359,7 @@ fn variant_name(error: &NsError) -> &'static str {
         NsError::NotNamespace { .. } => "NotNamespace",
         NsError::ForeignProc => "ForeignProc",
         NsError::PidZero => "PidZero",
+        NsError::ParentDirectory { .. } => "ParentDirectory",
         NsError::KernelThread { .. } => "KernelThread",
         NsError::WrongType { .. } => "WrongType",
         NsError::NotSingleThreaded(_) => "NotSingleThreaded",
