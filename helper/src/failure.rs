@@ -54,7 +54,11 @@ impl Failure {
 
 impl From<NetlinkError> for Failure {
     fn from(error: NetlinkError) -> Self {
-        Failure::new(ErrorKind::Netlink, error.to_string())
+        let kind = match error {
+            NetlinkError::TimedOut { .. } => ErrorKind::Timeout,
+            _ => ErrorKind::Netlink,
+        };
+        Failure::new(kind, error.to_string())
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use nshelper_model::{ErrorKind, NamespaceInodes, NetnsContents};
 use nshelper_namespaces::{socket_netns_cookie, NsType, StopError, WalkStop};
@@ -91,6 +92,7 @@ pub struct WalkOutcome {
 pub fn run_walk(
     wanted: &[Wanted],
     known: &[KnownNetns],
+    timeout: Duration,
     stops: Vec<WalkStop<RouteSocket, NetlinkError>>,
 ) -> Result<Vec<u8>, Vec<u8>> {
     if let Err(reason) = privileges::drop_all() {
@@ -100,7 +102,9 @@ pub fn run_walk(
     let mut read: Vec<Result<(InsideReport, RouteSocket), Failure>> = stops
         .into_iter()
         .map(|stop| match stop.opened {
-            Ok((socket, inodes)) => {
+            Ok((mut socket, inodes)) => {
+                // Each namespace has the whole timeout to itself: a slow one fails alone.
+                socket.set_deadline(Instant::now() + timeout);
                 let wanted = wanted.get(stop.index).copied().unwrap_or_default();
                 read_contents(socket, wanted, known, &inodes, false)
             }
@@ -108,7 +112,7 @@ pub fn run_walk(
             Err(StopError::Open(error)) => Err(Failure::from(error)),
         })
         .collect();
-    map_walk_nsids(&mut read, known);
+    map_walk_nsids(&mut read, known, timeout);
     let outcomes: Vec<WalkOutcome> = read
         .into_iter()
         .map(|entry| match entry {
@@ -214,12 +218,17 @@ const DIRECT_NSIDS: usize = 4;
 /// ends, once those have been mapped: veth p, whose peer is q under nsid n, is in the
 /// namespace X whose veth q peers with (this namespace, p). Only a pairing that is the same
 /// for every veth under n, and unique, counts; the rest ask the kernel.
-fn map_walk_nsids(read: &mut [Result<(InsideReport, RouteSocket), Failure>], known: &[KnownNetns]) {
+fn map_walk_nsids(
+    read: &mut [Result<(InsideReport, RouteSocket), Failure>],
+    known: &[KnownNetns],
+    timeout: Duration,
+) {
     let mut crowded = Vec::new();
     for (at, entry) in read.iter_mut().enumerate() {
         let Ok((report, socket)) = entry else {
             continue;
         };
+        socket.set_deadline(Instant::now() + timeout);
         let mut wanted = nsids_to_map(report);
         if wanted.len() <= DIRECT_NSIDS {
             if let Err(failure) = map_nsids(socket, known, &mut wanted, report) {
@@ -254,6 +263,7 @@ fn map_walk_nsids(read: &mut [Result<(InsideReport, RouteSocket), Failure>], kno
         let Ok((report, socket)) = &mut read[at] else {
             continue;
         };
+        socket.set_deadline(Instant::now() + timeout);
         let Some(inode) = report.namespaces.get("net").copied() else {
             continue;
         };

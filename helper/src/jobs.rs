@@ -61,12 +61,14 @@ pub fn run_all(
             .iter()
             .filter_map(|(_, job)| job.plan.net_namespace())
             .collect();
-        // One child visits them all: the timeout, plus 20 ms for each namespace.
-        let per_namespace = Duration::from_millis(20)
-            .saturating_mul(u32::try_from(files.len()).unwrap_or(u32::MAX));
-        let deadline = timeout.saturating_add(per_namespace);
+        // One child visits them all, and bounds each namespace's reading by the timeout
+        // itself, so that a slow one fails alone; the child as a whole gets a timeout per
+        // namespace, and a second.
+        let deadline = timeout
+            .saturating_mul(u32::try_from(files.len()).unwrap_or(u32::MAX))
+            .saturating_add(Duration::from_secs(1));
         spawn_walk(&files, proc, &keep, RouteSocket::open, |stops| {
-            inside::run_walk(&wanted, known, stops)
+            inside::run_walk(&wanted, known, timeout, stops)
         })
         .and_then(|running| running.wait(deadline))
         .map_err(Failure::from)

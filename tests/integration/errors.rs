@@ -433,3 +433,31 @@ fn a_target_that_dies_while_it_is_being_entered_is_not_found() {
     assert_eq!(exec.status, 125, "{}", exec.stderr);
     assert!(exec.stderr.contains("not_found"), "{}", exec.stderr);
 }
+
+#[test]
+fn a_slow_namespace_times_out_alone_and_the_others_still_answer() {
+    if !require_root("a_slow_namespace_times_out_alone_and_the_others_still_answer") {
+        return;
+    }
+    // One child reads both; 10,000 links take far longer than 50 ms to read, two do not.
+    let world = World::run(
+        "walk-timeout",
+        r#"
+        ip netns add small
+        ip netns add big
+        for i in $(seq 1 5000); do echo "link add name va$i type veth peer name vb$i"; done >"$OUT/batch"
+        ip -n big -batch "$OUT/batch"
+        run_nshelper both query links --timeout 0.05 --netns small --netns big
+        "#,
+    );
+    let run = world.nshelper_run("both");
+    assert_eq!(run.status, 1, "{}", run.stderr);
+    let document = run.document();
+    let results = document["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "{document}");
+    assert_eq!(results[0]["target"]["name"], "small");
+    let errors = document["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{document}");
+    assert_eq!(errors[0]["target"]["name"], "big");
+    assert_eq!(errors[0]["kind"], "timeout");
+}

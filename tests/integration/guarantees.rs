@@ -257,3 +257,50 @@ fn children_born_in_another_pid_namespace_still_answer() {
     let target = world.nshelper_run("target").only_result();
     assert_eq!(target["namespaces"]["pid"], world.inode("target-pid"));
 }
+
+#[test]
+fn the_walker_reads_every_namespace_without_capabilities() {
+    if !require_root("the_walker_reads_every_namespace_without_capabilities") {
+        return;
+    }
+    // --netns targets are read by one child that visits them all; while strace holds its
+    // netlink reads, look at it.
+    let world = World::run(
+        "walker-caps",
+        r#"
+        ip netns add red
+        ip netns add blue
+        strace -f -qq -o /dev/null -e trace=recvfrom -e inject=recvfrom:delay_enter=150000 \
+          "$NSHELPER" query links --netns red --netns blue >"$OUT/walk.out" 2>"$OUT/walk.err" &
+        ST=$!
+        blue=$(stat -L -c 'net:[%i]' /run/netns/blue)
+        for _ in $(seq 300); do
+          for p in $(cat /proc/[0-9]*/task/*/children 2>/dev/null); do
+            [ "$(readlink /proc/$p/ns/net 2>/dev/null)" = "$blue" ] || continue
+            # Only while it is held in a read (recvfrom is 45 on x86_64), not while it still
+            # moves between namespaces with its privileges.
+            [ "$(cut -d' ' -f1 /proc/$p/syscall 2>/dev/null)" = 45 ] || continue
+            grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/$p/status >"$OUT/status" 2>/dev/null || continue
+            ls /proc/$p/fd >"$OUT/fds" 2>/dev/null || true
+            break 2
+          done
+          sleep 0.02
+        done
+        wait "$ST" || true
+        "#,
+    );
+    let document: serde_json::Value = serde_json::from_slice(&world.bytes("walk.out")).unwrap();
+    assert_eq!(document["errors"], json!([]), "{document}");
+    assert_eq!(document["results"].as_array().unwrap().len(), 2);
+    let status = world.read("status");
+    for line in status.lines() {
+        let (key, value) = line.split_once(':').unwrap();
+        let expected = if key == "NoNewPrivs" {
+            "1"
+        } else {
+            "0000000000000000"
+        };
+        assert_eq!(value.trim(), expected, "{key} of the walker:\n{status}");
+    }
+    assert_eq!(status.lines().count(), 6, "{status}");
+}

@@ -18,6 +18,8 @@ pub enum NetlinkError {
         request: &'static str,
         attempts: u32,
     },
+    #[error("reading the {request} answer took longer than the timeout")]
+    TimedOut { request: &'static str },
     #[error("the {request} dump ended without NLMSG_DONE")]
     Truncated { request: &'static str },
     #[error("the kernel acknowledged the {request} request without answering it")]

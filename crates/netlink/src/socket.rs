@@ -43,6 +43,9 @@ pub struct RouteSocket {
     port: u32,
     next_seq: u32,
     buffer: Vec<u8>,
+    /// When reading must stop. A dump runs in the kernel while it is read, one datagram
+    /// per receive, so checking between receives bounds it.
+    deadline: Option<std::time::Instant>,
 }
 
 fn connect() -> Result<(NlSocket, u32), NetlinkError> {
@@ -68,6 +71,7 @@ impl RouteSocket {
             port,
             next_seq: 1,
             buffer: Vec::new(),
+            deadline: None,
         })
     }
 
@@ -410,7 +414,18 @@ impl RouteSocket {
 
     /// Receives one datagram into the buffer. A datagram larger than the buffer is lost: the
     /// buffer grows to its size, and the caller starts over.
+    /// Makes every read after `deadline` fail with [`NetlinkError::TimedOut`].
+    pub fn set_deadline(&mut self, deadline: std::time::Instant) {
+        self.deadline = Some(deadline);
+    }
+
     fn receive(&mut self, request: &'static str) -> Result<usize, NetlinkError> {
+        if self
+            .deadline
+            .is_some_and(|deadline| std::time::Instant::now() >= deadline)
+        {
+            return Err(NetlinkError::TimedOut { request });
+        }
         if self.buffer.is_empty() {
             self.buffer = RECEIVE_BUFFER.with(|spare| std::mem::take(&mut *spare.borrow_mut()));
             if self.buffer.is_empty() {
