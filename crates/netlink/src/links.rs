@@ -1,7 +1,6 @@
 //! Turns raw link messages into the model, the way `ip -j link` presents them.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 use nshelper_model::{name_from_bytes, Link, LinkStats, Peer, RxStats, TxStats};
 
@@ -89,16 +88,7 @@ pub fn link_address(bytes: &[u8], arp_type: u16) -> String {
             let octets: [u8; 16] = bytes.try_into().unwrap_or_default();
             std::net::Ipv6Addr::from(octets).to_string()
         }
-        _ => {
-            let mut text = String::with_capacity(bytes.len() * 3);
-            for (i, byte) in bytes.iter().enumerate() {
-                if i > 0 {
-                    text.push(':');
-                }
-                let _ = write!(text, "{byte:02x}");
-            }
-            text
-        }
+        _ => crate::names::colon_hex(bytes),
     }
 }
 

@@ -30,6 +30,11 @@ pub fn ip_text(bytes: &[u8]) -> String {
     if let Ok(octets) = <[u8; 16]>::try_from(bytes) {
         return Ipv6Addr::from(octets).to_string();
     }
+    colon_hex(bytes)
+}
+
+/// Bytes as `ip` prints a link-layer address: two hex digits each, colon-separated.
+pub fn colon_hex(bytes: &[u8]) -> String {
     let mut text = String::with_capacity(bytes.len() * 3);
     for (i, byte) in bytes.iter().enumerate() {
         if i > 0 {
