@@ -16,7 +16,7 @@ use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::{setns, unshare, CloneFlags};
-use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::{execvp, execvpe, getpid, getsid, pipe2, read, write, ForkResult, Pid};
 
@@ -143,7 +143,10 @@ fn supervise(
 ) -> Result<(Vec<u8>, ChildExit), ExecError> {
     let mut report = Some(report);
     let mut frames = Vec::new();
-    let mut command: Option<Pid> = None;
+    // A pidfd of the command, taken as soon as its pid is known, so that a signal passed on
+    // late can never reach a process that reused the number.
+    let mut command: Option<OwnedFd> = None;
+    let mut command_known = false;
     let mut pending: Vec<Signal> = Vec::new();
     let mut chunk = [0u8; 512];
     loop {
@@ -169,8 +172,11 @@ fn supervise(
                     Err(_) => report = None,
                 }
             }
-            if command.is_none() {
-                command = command_pid(&frames);
+            if !command_known {
+                if let Some(pid) = command_pid(&frames) {
+                    command_known = true;
+                    command = sys::pidfd_open(pid.as_raw(), 0).ok();
+                }
             }
         }
         while let Ok(Some(info)) = signals.read_signal() {
@@ -186,9 +192,9 @@ fn supervise(
                 pending.push(signal);
             }
         }
-        if let Some(pid) = command {
+        if let Some(pidfd) = &command {
             for signal in pending.drain(..) {
-                let _ = kill(pid, signal);
+                let _ = sys::pidfd_signal(pidfd.as_fd(), signal as i32);
             }
         }
         if middle_done {

@@ -56,13 +56,19 @@ pub fn pidfd_open(pid: libc::pid_t, flags: libc::c_uint) -> Result<OwnedFd, Errn
 
 /// Checks that the process behind a pidfd is still alive, by sending it signal 0.
 pub fn pidfd_alive(pidfd: BorrowedFd<'_>) -> Result<(), Errno> {
-    // SAFETY: a null siginfo pointer is allowed and means "as kill(2) would"; signal 0 sends
-    // nothing. The descriptor is borrowed, so it stays open for the call.
+    pidfd_signal(pidfd, 0)
+}
+
+/// Sends `signal` to the process behind a pidfd: never to another process that reused its
+/// number.
+pub fn pidfd_signal(pidfd: BorrowedFd<'_>, signal: libc::c_int) -> Result<(), Errno> {
+    // SAFETY: a null siginfo pointer is allowed and means "as kill(2) would". The
+    // descriptor is borrowed, so it stays open for the call.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_pidfd_send_signal,
             pidfd.as_raw_fd(),
-            0,
+            signal,
             std::ptr::null::<libc::siginfo_t>(),
             0,
         )
