@@ -1,4 +1,6 @@
-//! Runs the query process for each target, one after the other, and reads their reports.
+//! Runs the queries of a call and reads their reports: one walker child for every target
+//! that is a network namespace alone, and a fork/setns/fork query process for each target
+//! that needs pid or mount namespaces too.
 //!
 //! Reports are kept as bytes until every child has been made: the parent needs its
 //! privileges to make them, and parses what came from inside the targets only after it has
