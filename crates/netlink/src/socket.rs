@@ -374,51 +374,22 @@ impl RouteSocket {
         seq: u32,
         decode: &mut impl FnMut(&Message<'_>) -> Result<Option<T>, wire::WireError>,
     ) -> Result<Option<Vec<T>>, NetlinkError> {
-        let port = self.port;
-        let mut items = Vec::new();
-        let mut interrupted = false;
+        let mut dump = DumpReader::new(request, seq, self.port);
         loop {
             let len = self.receive(request)?;
-            for message in wire::messages(&self.buffer[..len]) {
-                let message = message?;
-                // Replies to an earlier, abandoned attempt can still be queued.
-                if message.seq != seq || message.port != port {
-                    continue;
-                }
-                interrupted |= message.flags & wire::NLM_F_DUMP_INTR != 0;
-                match message.kind {
-                    NLMSG_NOOP => {}
-                    NLMSG_DONE | NLMSG_ERROR => {
-                        let code = message.error_code()?;
-                        if code < 0 {
-                            return Err(NetlinkError::Kernel {
-                                request,
-                                errno: Errno::from_raw(-code),
-                            });
-                        }
-                        if message.kind == NLMSG_DONE {
-                            return Ok((!interrupted).then_some(items));
-                        }
-                    }
-                    NLMSG_OVERRUN => {
-                        return Err(NetlinkError::Kernel {
-                            request,
-                            errno: Errno::ENOBUFS,
-                        })
-                    }
-                    _ => items.extend(decode(&message)?),
-                }
+            if let Some(end) = dump.absorb(&self.buffer[..len], decode)? {
+                return Ok(end);
             }
         }
     }
 
-    /// Receives one datagram into the buffer. A datagram larger than the buffer is lost: the
-    /// buffer grows to its size, and the caller starts over.
     /// Makes every read after `deadline` fail with [`NetlinkError::TimedOut`].
     pub fn set_deadline(&mut self, deadline: std::time::Instant) {
         self.deadline = Some(deadline);
     }
 
+    /// Receives one datagram into the buffer. A datagram larger than the buffer is lost: the
+    /// buffer grows to its size, and the caller starts over.
     fn receive(&mut self, request: &'static str) -> Result<usize, NetlinkError> {
         if self
             .deadline
@@ -471,5 +442,154 @@ impl Drop for RouteSocket {
 impl AsRawFd for RouteSocket {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
         self.handle.as_raw_fd()
+    }
+}
+
+/// The replies to one dump request, datagram by datagram: kept apart from the socket so
+/// that what is accepted, skipped and retried can be shown on bytes alone.
+pub struct DumpReader<T> {
+    request: &'static str,
+    seq: u32,
+    port: u32,
+    items: Vec<T>,
+    interrupted: bool,
+}
+
+impl<T> DumpReader<T> {
+    pub fn new(request: &'static str, seq: u32, port: u32) -> Self {
+        DumpReader {
+            request,
+            seq,
+            port,
+            items: Vec::new(),
+            interrupted: false,
+        }
+    }
+
+    /// Takes in one datagram. `Some(Some(items))` once the dump is complete, `Some(None)`
+    /// when it ended interrupted by concurrent changes and must be asked again, `None`
+    /// while more is to come.
+    #[allow(clippy::type_complexity)]
+    pub fn absorb(
+        &mut self,
+        datagram: &[u8],
+        decode: &mut impl FnMut(&Message<'_>) -> Result<Option<T>, wire::WireError>,
+    ) -> Result<Option<Option<Vec<T>>>, NetlinkError> {
+        let request = self.request;
+        for message in wire::messages(datagram) {
+            let message = message?;
+            // Replies to an earlier, abandoned attempt can still be queued.
+            if message.seq != self.seq || message.port != self.port {
+                continue;
+            }
+            self.interrupted |= message.flags & wire::NLM_F_DUMP_INTR != 0;
+            match message.kind {
+                NLMSG_NOOP => {}
+                NLMSG_DONE | NLMSG_ERROR => {
+                    let code = message.error_code()?;
+                    if code < 0 {
+                        return Err(NetlinkError::Kernel {
+                            request,
+                            errno: Errno::from_raw(-code),
+                        });
+                    }
+                    if message.kind == NLMSG_DONE {
+                        let items = std::mem::take(&mut self.items);
+                        return Ok(Some((!self.interrupted).then_some(items)));
+                    }
+                }
+                NLMSG_OVERRUN => {
+                    return Err(NetlinkError::Kernel {
+                        request,
+                        errno: Errno::ENOBUFS,
+                    })
+                }
+                _ => self.items.extend(decode(&message)?),
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(kind: u16, flags: u16, seq: u32, port: u32, payload: &[u8]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        bytes.extend(((16 + payload.len()) as u32).to_ne_bytes());
+        bytes.extend(kind.to_ne_bytes());
+        bytes.extend(flags.to_ne_bytes());
+        bytes.extend(seq.to_ne_bytes());
+        bytes.extend(port.to_ne_bytes());
+        bytes.extend(payload);
+        while bytes.len() % 4 != 0 {
+            bytes.push(0);
+        }
+        bytes
+    }
+
+    const MULTI: u16 = 2;
+    const ITEM: u16 = 16;
+
+    fn count(message: &Message<'_>) -> Result<Option<u32>, wire::WireError> {
+        Ok(Some(message.payload.len() as u32))
+    }
+
+    #[test]
+    fn a_dump_flagged_interrupted_must_be_asked_again() {
+        let mut reader = DumpReader::new("test", 7, 42);
+        let first = message(ITEM, MULTI | wire::NLM_F_DUMP_INTR, 7, 42, &[0; 4]);
+        assert_eq!(reader.absorb(&first, &mut count).unwrap(), None);
+        let done = message(NLMSG_DONE, MULTI, 7, 42, &0i32.to_ne_bytes());
+        assert_eq!(reader.absorb(&done, &mut count).unwrap(), Some(None));
+    }
+
+    #[test]
+    fn a_clean_dump_keeps_its_items_and_ends_at_done() {
+        let mut reader = DumpReader::new("test", 7, 42);
+        let mut datagram = message(ITEM, MULTI, 7, 42, &[0; 8]);
+        datagram.extend(message(ITEM, MULTI, 7, 42, &[0; 4]));
+        datagram.extend(message(NLMSG_DONE, MULTI, 7, 42, &0i32.to_ne_bytes()));
+        assert_eq!(
+            reader.absorb(&datagram, &mut count).unwrap(),
+            Some(Some(vec![8, 4]))
+        );
+    }
+
+    #[test]
+    fn replies_of_another_request_or_port_are_skipped() {
+        let mut reader = DumpReader::new("test", 7, 42);
+        let mut datagram = message(ITEM, MULTI, 6, 42, &[0; 8]);
+        datagram.extend(message(ITEM, MULTI, 7, 41, &[0; 12]));
+        datagram.extend(message(NLMSG_DONE, MULTI, 6, 42, &0i32.to_ne_bytes()));
+        assert_eq!(reader.absorb(&datagram, &mut count).unwrap(), None);
+        let done = message(NLMSG_DONE, MULTI, 7, 42, &0i32.to_ne_bytes());
+        assert_eq!(
+            reader.absorb(&done, &mut count).unwrap(),
+            Some(Some(vec![]))
+        );
+    }
+
+    #[test]
+    fn errors_and_overruns_end_the_dump() {
+        let mut reader = DumpReader::<u32>::new("test", 7, 42);
+        let failed = message(NLMSG_DONE, MULTI, 7, 42, &(-1i32).to_ne_bytes());
+        assert!(matches!(
+            reader.absorb(&failed, &mut count),
+            Err(NetlinkError::Kernel {
+                errno: Errno::EPERM,
+                ..
+            })
+        ));
+        let mut reader = DumpReader::<u32>::new("test", 7, 42);
+        let overrun = message(NLMSG_OVERRUN, 0, 7, 42, &[]);
+        assert!(matches!(
+            reader.absorb(&overrun, &mut count),
+            Err(NetlinkError::Kernel {
+                errno: Errno::ENOBUFS,
+                ..
+            })
+        ));
     }
 }
