@@ -8,7 +8,7 @@ use neli::{
     },
     nl::{NlPayload, NlmsghdrBuilder},
     rtnl::{IfaddrmsgBuilder, IfinfomsgBuilder, NdmsgBuilder, RtattrBuilder, RtmsgBuilder},
-    socket::NlSocket,
+    socket::synchronous::NlSocketHandle,
     types::{Buffer, RtBuffer},
     utils::Groups,
     Size, ToBytes,
@@ -34,12 +34,13 @@ const INITIAL_RECEIVE_BUFFER: usize = 64 * 1024;
 
 /// A route-netlink socket of the network namespace it was opened in.
 ///
-/// Built on neli's plain `NlSocket`: never `NlRouter`, which starts a thread (and a
-/// multi-threaded process can no longer join a mount or user namespace), and not
-/// `NlSocketHandle`, which zeroes 96 KiB of buffers per socket that this code never uses, a
-/// cost a walk over a thousand namespaces pays a thousand times.
+/// Built on neli's `NlSocketHandle`, never `NlRouter`, which starts a thread (and a
+/// multi-threaded process can no longer join a mount or user namespace). The handle's own
+/// read buffers, which this code never uses, are shrunk to nothing at build time
+/// (`.cargo/config.toml`): otherwise every socket zeroes 96 KiB, a cost a walk over a
+/// thousand namespaces pays a thousand times.
 pub struct RouteSocket {
-    handle: NlSocket,
+    handle: NlSocketHandle,
     port: u32,
     next_seq: u32,
     buffer: Vec<u8>,
@@ -48,16 +49,14 @@ pub struct RouteSocket {
     deadline: Option<std::time::Instant>,
 }
 
-fn connect() -> Result<(NlSocket, u32), NetlinkError> {
-    let socket = NlSocket::connect(NlFamily::Route, None, Groups::empty())
+fn connect() -> Result<(NlSocketHandle, u32), NetlinkError> {
+    let socket = NlSocketHandle::connect(NlFamily::Route, None, Groups::empty())
         .map_err(|e| NetlinkError::Socket(e.to_string()))?;
     // Connected to the kernel (port 0), the socket refuses datagrams from any other socket:
     // a process inside the target cannot forge replies, whatever header fields it writes.
     nix::sys::socket::connect(socket.as_raw_fd(), &NetlinkAddr::new(0, 0))
         .map_err(|e| NetlinkError::Socket(format!("connect to the kernel: {e}")))?;
-    let port = socket
-        .pid()
-        .map_err(|e| NetlinkError::Socket(e.to_string()))?;
+    let port = socket.pid();
     Ok((socket, port))
 }
 
@@ -205,12 +204,7 @@ impl RouteSocket {
             .nl_payload(NlPayload::Payload(payload))
             .build()
             .map_err(|e| e.to_string())?;
-        let mut bytes = std::io::Cursor::new(vec![0; request.padded_size()]);
-        request.to_bytes(&mut bytes).map_err(|e| e.to_string())?;
-        self.handle
-            .send(bytes.get_ref(), neli::consts::socket::Msg::empty())
-            .map(drop)
-            .map_err(|e| e.to_string())
+        self.handle.send(&request).map_err(|e| e.to_string())
     }
 
     fn send_getaddr(&self, seq: u32) -> Result<(), String> {
