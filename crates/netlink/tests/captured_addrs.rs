@@ -4,24 +4,12 @@
 
 mod common;
 
-use common::{datagrams, payloads, GETADDR, GETLINK};
+use common::{datagrams, decoded, raw_links, GETADDR};
 use nshelper_netlink::addrs::addrs_from_dump;
-use nshelper_netlink::wire::{
-    decode_addr, decode_link, messages, RawAddr, RawLink, NLMSG_DONE, RTM_NEWADDR, RTM_NEWLINK,
-};
+use nshelper_netlink::wire::{decode_addr, messages, RawAddr, NLMSG_DONE, RTM_NEWADDR};
 
 fn raw_addrs() -> Vec<RawAddr> {
-    payloads(GETADDR, RTM_NEWADDR)
-        .into_iter()
-        .map(|payload| decode_addr(payload).unwrap())
-        .collect()
-}
-
-fn raw_links() -> Vec<RawLink> {
-    payloads(GETLINK, RTM_NEWLINK)
-        .into_iter()
-        .map(|payload| decode_link(payload).unwrap())
-        .collect()
+    decoded(GETADDR, RTM_NEWADDR, decode_addr)
 }
 
 const IFA_F_NODAD: u8 = 0x02;

@@ -4,25 +4,12 @@
 
 mod common;
 
-use common::{datagrams, payloads, GETLINK, GETNEIGH};
+use common::{datagrams, decoded, raw_links, GETNEIGH};
 use nshelper_netlink::neighbors::neighbors_from_dump;
-use nshelper_netlink::wire::{
-    decode_link, decode_neighbor, messages, RawLink, RawNeighbor, NLMSG_DONE, RTM_NEWLINK,
-    RTM_NEWNEIGH,
-};
+use nshelper_netlink::wire::{decode_neighbor, messages, RawNeighbor, NLMSG_DONE, RTM_NEWNEIGH};
 
 fn raw_neighbors() -> Vec<RawNeighbor> {
-    payloads(GETNEIGH, RTM_NEWNEIGH)
-        .into_iter()
-        .map(|payload| decode_neighbor(payload).unwrap())
-        .collect()
-}
-
-fn raw_links() -> Vec<RawLink> {
-    payloads(GETLINK, RTM_NEWLINK)
-        .into_iter()
-        .map(|payload| decode_link(payload).unwrap())
-        .collect()
+    decoded(GETNEIGH, RTM_NEWNEIGH, decode_neighbor)
 }
 
 const NUD_STALE: u16 = 0x04;

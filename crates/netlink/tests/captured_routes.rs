@@ -5,25 +5,14 @@
 
 mod common;
 
-use common::{datagrams, payloads, GETLINK, GETROUTE};
+use common::{datagrams, decoded, raw_links, GETROUTE};
 use nshelper_netlink::routes::routes_from_dump;
 use nshelper_netlink::wire::{
-    decode_link, decode_route, messages, RawLink, RawRoute, NLMSG_DONE, RTM_F_CLONED, RTM_NEWLINK,
-    RTM_NEWROUTE,
+    decode_route, messages, RawRoute, NLMSG_DONE, RTM_F_CLONED, RTM_NEWROUTE,
 };
 
 fn raw_routes() -> Vec<RawRoute> {
-    payloads(GETROUTE, RTM_NEWROUTE)
-        .into_iter()
-        .map(|payload| decode_route(payload).unwrap())
-        .collect()
-}
-
-fn raw_links() -> Vec<RawLink> {
-    payloads(GETLINK, RTM_NEWLINK)
-        .into_iter()
-        .map(|payload| decode_link(payload).unwrap())
-        .collect()
+    decoded(GETROUTE, RTM_NEWROUTE, decode_route)
 }
 
 #[test]

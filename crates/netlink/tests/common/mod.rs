@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
-use nshelper_netlink::wire::{messages, NLMSG_DONE, NLMSG_HDRLEN};
+use nshelper_netlink::wire::{
+    decode_link, messages, RawLink, WireError, NLMSG_DONE, NLMSG_HDRLEN, RTM_NEWLINK,
+};
 
 pub const GETLINK: &[u8] = include_bytes!("../data/getlink-scene.bin");
 pub const GETADDR: &[u8] = include_bytes!("../data/getaddr-scene.bin");
@@ -55,4 +57,17 @@ pub fn message_boundaries(datagram: &[u8]) -> Vec<usize> {
         boundaries.push(at);
     }
     boundaries
+}
+
+/// The decoded messages of a capture's dump, every one of which must decode.
+pub fn decoded<T>(capture: &[u8], kind: u16, decode: fn(&[u8]) -> Result<T, WireError>) -> Vec<T> {
+    payloads(capture, kind)
+        .into_iter()
+        .map(|payload| decode(payload).expect("every captured message decodes"))
+        .collect()
+}
+
+/// The links of the scene, which the other dumps name their interfaces from.
+pub fn raw_links() -> Vec<RawLink> {
+    decoded(GETLINK, RTM_NEWLINK, decode_link)
 }
