@@ -8,6 +8,7 @@
 //! and writes to files rather than pipes, so a process left behind cannot keep the test
 //! waiting for end of file. Nothing here measures time.
 
+use nshelper_tests::{fnv1a, pattern};
 use std::fs::File;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -150,28 +151,6 @@ fn error(run: &Run, variant: &str, debug: &str) {
     );
 }
 
-/// The bytes engine-fault's `ok-huge` and `query-error-huge` send (its `pattern`): an
-/// xorshift64 stream, so a lost, repeated or reordered chunk changes the checksum.
-fn pattern(len: usize) -> Vec<u8> {
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 32) as u8
-        })
-        .collect()
-}
-
-/// 64-bit FNV-1a, as engine-fault prints it.
-fn fnv1a(bytes: &[u8]) -> String {
-    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    format!("{hash:016x}")
-}
-
 fn own_namespace_inode(kind: &str) -> u64 {
     let link = std::fs::read_link(PathBuf::from("/proc/self/ns").join(kind))
         .unwrap_or_else(|e| panic!("readlink /proc/self/ns/{kind}: {e}"));
@@ -205,7 +184,7 @@ fn ok_huge_result_is_read_whole_without_deadlock() {
     let run = run("ok-huge", &[]);
     let doc = ok(&run);
     assert_eq!(doc["len"], HUGE_LEN, "{doc}");
-    assert_eq!(doc["fnv"], fnv1a(&pattern(HUGE_LEN)), "{doc}");
+    assert_eq!(doc["fnv"], fnv_text(&pattern(HUGE_LEN)), "{doc}");
     assert_eq!(doc["matches_pattern"], true, "{doc}");
 }
 
@@ -224,7 +203,11 @@ fn huge_query_error_is_read_whole_without_deadlock() {
     assert_eq!(doc["outcome"], "error", "{doc}");
     assert_eq!(doc["error"], "Query", "{doc}");
     assert_eq!(doc["query_len"], HUGE_ERROR_LEN, "{doc}");
-    assert_eq!(doc["query_fnv"], fnv1a(&pattern(HUGE_ERROR_LEN)), "{doc}");
+    assert_eq!(
+        doc["query_fnv"],
+        fnv_text(&pattern(HUGE_ERROR_LEN)),
+        "{doc}"
+    );
 }
 
 #[test]
@@ -429,4 +412,9 @@ fn a_report_larger_than_the_limit_is_refused_and_its_writer_killed() {
         "ReportTooLarge",
         &format!("ReportTooLarge({})", 256 << 20),
     );
+}
+
+/// The checksum of `bytes` as engine-fault prints it.
+fn fnv_text(bytes: &[u8]) -> String {
+    format!("{:016x}", fnv1a(bytes))
 }

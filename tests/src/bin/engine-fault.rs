@@ -47,6 +47,7 @@ use nix::sys::signal::{kill, raise, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{geteuid, getpid, getppid, setresuid, setsid, Uid};
 use nshelper_namespaces::{spawn, JoinPlan, NsError, NsType, ProcRoot};
+use nshelper_tests::{fnv1a, pattern};
 
 /// Size of the `ok-huge` result: far bigger than a pipe buffer (64 KiB by default).
 const HUGE_LEN: usize = 8 << 20;
@@ -374,27 +375,6 @@ fn variant_name(error: &NsError) -> &'static str {
         NsError::ReportTooLarge(_) => "ReportTooLarge",
         NsError::Query(_) => "Query",
     }
-}
-
-/// Deterministic bytes without a short period (xorshift64), so that a lost, repeated or
-/// reordered chunk of the pipe changes the checksum.
-fn pattern(len: usize) -> Vec<u8> {
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 32) as u8
-        })
-        .collect()
-}
-
-/// 64-bit FNV-1a.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 fn recurse(depth: u64) -> u64 {
