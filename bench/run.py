@@ -16,7 +16,7 @@ benchmark fails: a failing run is an error, never a fast time.
 
 Times are wall-clock, from spawning the command (posix_spawn, stdout and stdin on /dev/null)
 to reaping it (wait4). Peak RSS (nshelper and the probe only) comes from one more untimed run
-under target/release/peak-rss, which runs the command as its only child and reports
+under peak-rss (bench/src/bin/peak-rss.rs), which runs the command as its only child and reports
 getrusage(RUSAGE_CHILDREN).ru_maxrss: the largest peak of the command and of every
 descendant reaped under it (nshelper's query children included). See peak_rss() for why
 this script cannot read it itself.
@@ -25,7 +25,8 @@ Options (or the environment variables in brackets):
   --runs N         timed runs per tool [BENCH_RUNS, default 7]
   --slow-runs N    timed runs of `ip -all netns exec` at 3,000 namespaces
                    [BENCH_SLOW_RUNS, default 3]
-  --nshelper PATH  [NSHELPER, default target/release/nshelper]
+  --nshelper PATH  [NSHELPER, default target/release/nshelper; `make bench` passes
+                   the static build's target/<triple>/release/nshelper]
   --probe PATH     [LIMIT_PROBE, default target/release/limit-probe]
   --peak-rss PATH  [PEAK_RSS, default target/release/peak-rss]
   --output PATH    [default bench/RESULTS.md]
