@@ -294,7 +294,9 @@ impl RunningQuery {
         // A deadline too far to represent is no deadline.
         let deadline = Instant::now().checked_add(timeout);
         let mut report = Vec::new();
-        let mut chunk = vec![0u8; 64 * 1024];
+        // At 128 KiB, calloc maps fresh zero pages rather than clearing heap memory: a
+        // small report touches one page of the chunk, not all of them.
+        let mut chunk = vec![0u8; 128 * 1024];
         let mut draining = false;
         loop {
             let wait = if draining {
