@@ -226,10 +226,36 @@ fn drain(fd: &OwnedFd, frames: &mut Vec<u8>) {
 
 /// The pid of the command, once the middle process has sent it.
 fn command_pid(frames: &[u8]) -> Option<Pid> {
-    match frames {
-        [TAG_PID, a, b, c, d, ..] => Some(Pid::from_raw(i32::from_le_bytes([*a, *b, *c, *d]))),
-        _ => None,
+    split_frames(frames).ok()?.0
+}
+
+/// A frame's tag and body.
+type Frame<'a> = (u8, &'a [u8]);
+
+/// The command's pid and the one error frame, if any. The middle process and the command
+/// write to the same pipe, and the command may fail before its pid frame is sent: frames come
+/// in either order.
+fn split_frames(mut frames: &[u8]) -> Result<(Option<Pid>, Option<Frame<'_>>), NsError> {
+    let mut pid = None;
+    let mut error = None;
+    while let Some(&tag) = frames.first() {
+        let len = match tag {
+            TAG_PID | TAG_EXEC_ERROR => 5,
+            TAG_JOIN_ERROR | TAG_SETUP_ERROR => 6,
+            _ => return Err(NsError::MalformedReport),
+        };
+        let frame = frames.get(..len).ok_or(NsError::MalformedReport)?;
+        frames = &frames[len..];
+        if tag == TAG_PID {
+            let bytes: [u8; 4] = frame[1..]
+                .try_into()
+                .map_err(|_| NsError::MalformedReport)?;
+            pid = Some(Pid::from_raw(i32::from_le_bytes(bytes)));
+        } else if error.replace((tag, &frame[1..])).is_some() {
+            return Err(NsError::MalformedReport);
+        }
     }
+    Ok((pid, error))
 }
 
 fn interpret(frames: &[u8], status: ChildExit, request: &ExecRequest) -> Result<i32, ExecError> {
@@ -238,27 +264,24 @@ fn interpret(frames: &[u8], status: ChildExit, request: &ExecRequest) -> Result<
         .first()
         .map(|c| c.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let rest = match frames.first() {
-        Some(&TAG_PID) => frames.get(5..).unwrap_or_default(),
-        _ => frames,
-    };
-    match rest.split_first() {
-        Some((&TAG_JOIN_ERROR, body)) => {
+    match split_frames(frames)?.1 {
+        Some((TAG_JOIN_ERROR, body)) => {
             let (ns, errno) = namespace_errno(body)?;
             Err(NsError::Join { ns, errno }.into())
         }
-        Some((&TAG_SETUP_ERROR, body)) => {
+        Some((TAG_SETUP_ERROR, body)) => {
             let (step, errno) = body.split_first().ok_or(NsError::MalformedReport)?;
             let step = SETUP_STEPS
                 .get(usize::from(*step))
                 .ok_or(NsError::MalformedReport)?;
             Err(setup(step, decode_errno(errno)?))
         }
-        Some((&TAG_EXEC_ERROR, body)) => match decode_errno(body)? {
+        Some((TAG_EXEC_ERROR, body)) => match decode_errno(body)? {
             Errno::ENOENT | Errno::ENOTDIR => Err(ExecError::NotFound { command }),
             errno => Err(ExecError::CannotExecute { command, errno }),
         },
-        _ => Ok(match status {
+        Some(_) => Err(NsError::MalformedReport.into()),
+        None => Ok(match status {
             ChildExit::Exited(code) => code,
             ChildExit::Signaled(signal) => 128 + signal,
         }),
@@ -383,4 +406,23 @@ fn run_command(
     frame.extend(errno_bytes(errno));
     let code = if errno == Errno::ENOENT { 127 } else { 126 };
     send_and_exit(report_writer, &frame, code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_read_in_either_order() {
+        let pid = [TAG_PID, 7, 0, 0, 0];
+        let failed = [TAG_EXEC_ERROR, 2, 0, 0, 0];
+        for frames in [[pid, failed].concat(), [failed, pid].concat()] {
+            let (found, error) = split_frames(&frames).unwrap();
+            assert_eq!(found, Some(Pid::from_raw(7)));
+            assert_eq!(error, Some((TAG_EXEC_ERROR, &[2, 0, 0, 0][..])));
+        }
+        assert!(split_frames(&[TAG_PID, 7, 0]).is_err());
+        assert!(split_frames(&[failed, failed].concat()).is_err());
+        assert_eq!(split_frames(&[]).unwrap(), (None, None));
+    }
 }
