@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use nshelper_model::{ErrorKind, NamespaceInodes, NetnsContents};
+use nshelper_model::{ErrorKind, Link, NamespaceInodes, NetnsContents, Target, TargetResult};
 use nshelper_namespaces::{socket_netns_cookie, NsType, StopError, WalkStop};
 use nshelper_netlink::{addrs, links, neighbors, routes, NetlinkError, RouteSocket};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::failure::Failure;
 use crate::privileges;
@@ -25,6 +26,8 @@ pub struct Wanted {
     pub cookie: bool,
     /// Map the nsid of every known namespace, not only those the links refer to.
     pub all_nsids: bool,
+    /// Keep only the veths among the links.
+    pub veths_only: bool,
 }
 
 /// A network namespace the call knows, offered to every query process so that it can name
@@ -32,6 +35,8 @@ pub struct Wanted {
 pub struct KnownNetns {
     pub inode: u64,
     pub file: OwnedFd,
+    /// Whether this is the helper's own network namespace.
+    pub own: bool,
 }
 
 /// The query process's report to the parent, parsed strictly: it comes from a process
@@ -87,18 +92,50 @@ pub struct WalkOutcome {
     pub failure: Option<Failure>,
 }
 
+/// A walker that finishes its targets' results itself: the parent then prints them as they
+/// come, checking only that each is one well-formed JSON value, instead of parsing every
+/// link and writing it out again.
+pub struct Finishing<'a> {
+    /// The walked targets, in the order of the walk.
+    pub targets: &'a [Target],
+    /// Whether the last stop of the walk is the helper's own network namespace, visited only
+    /// to name the peers that live there.
+    pub own_netns_stop: bool,
+}
+
+/// One namespace's outcome in a finishing walk: its result as the document prints it.
+#[derive(Debug, Serialize)]
+struct FinishedStop {
+    result: Option<TargetResult>,
+    failure: Option<Failure>,
+}
+
+/// [`FinishedStop`] as the parent reads it: the result is checked to be one JSON value and
+/// kept as text.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrintedStop {
+    pub result: Option<Box<RawValue>>,
+    pub failure: Option<Failure>,
+}
+
 /// The body of the walker, once it holds a socket in every namespace: gives up every
 /// privilege, then reads each namespace through its socket.
 pub fn run_walk(
     wanted: &[Wanted],
+    finishing: Option<Finishing<'_>>,
     known: &[KnownNetns],
     timeout: Duration,
-    stops: Vec<WalkStop<RouteSocket, NetlinkError>>,
+    mut stops: Vec<WalkStop<RouteSocket, NetlinkError>>,
 ) -> Result<Vec<u8>, Vec<u8>> {
     if let Err(reason) = privileges::drop_all() {
         let failure = Failure::new(ErrorKind::ChildFailed, reason);
         return Err(serde_json::to_vec(&failure).unwrap_or_default());
     }
+    let own_netns_stop = match &finishing {
+        Some(finishing) if finishing.own_netns_stop => stops.pop(),
+        _ => None,
+    };
     let mut read: Vec<Result<(InsideReport, RouteSocket), Failure>> = stops
         .into_iter()
         .map(|stop| match stop.opened {
@@ -113,6 +150,9 @@ pub fn run_walk(
         })
         .collect();
     map_walk_nsids(&mut read, known, timeout);
+    if let Some(finishing) = finishing {
+        return finish_walk(read, finishing.targets, own_netns_stop, known, timeout);
+    }
     let outcomes: Vec<WalkOutcome> = read
         .into_iter()
         .map(|entry| match entry {
@@ -127,6 +167,138 @@ pub fn run_walk(
         })
         .collect();
     serde_json::to_vec(&outcomes).map_err(|e| encode_failure(&e.to_string()))
+}
+
+/// Names the walk's peers, then encodes every result as the document prints it.
+fn finish_walk(
+    read: Vec<Result<(InsideReport, RouteSocket), Failure>>,
+    targets: &[Target],
+    own_netns_stop: Option<WalkStop<RouteSocket, NetlinkError>>,
+    known: &[KnownNetns],
+    timeout: Duration,
+) -> Result<Vec<u8>, Vec<u8>> {
+    let mut reports: Vec<InsideReport> = Vec::with_capacity(read.len());
+    let mut failures: Vec<Option<Failure>> = Vec::with_capacity(read.len());
+    for entry in read {
+        match entry {
+            Ok((report, _)) => {
+                reports.push(report);
+                failures.push(None);
+            }
+            Err(failure) => failures.push(Some(failure)),
+        }
+    }
+    let own_links =
+        own_netns_stop.and_then(|stop| own_links_if_named(stop, &reports, known, timeout));
+    name_peers(
+        &mut reports.iter_mut().collect::<Vec<_>>(),
+        own_links
+            .as_ref()
+            .map(|(inode, links)| (*inode, links.as_slice())),
+    );
+    let mut reports = reports.into_iter();
+    let finished: Vec<FinishedStop> = failures
+        .into_iter()
+        .zip(targets)
+        .map(|(failure, target)| match failure {
+            Some(failure) => FinishedStop {
+                result: None,
+                failure: Some(failure),
+            },
+            None => match reports.next() {
+                Some(report) => FinishedStop {
+                    result: Some(TargetResult {
+                        target: target.clone(),
+                        namespaces: report.namespaces,
+                        contents: report.contents,
+                    }),
+                    failure: None,
+                },
+                None => FinishedStop {
+                    result: None,
+                    failure: Some(Failure::new(
+                        ErrorKind::ChildFailed,
+                        "a report went missing",
+                    )),
+                },
+            },
+        })
+        .collect();
+    serde_json::to_vec(&finished).map_err(|e| encode_failure(&e.to_string()))
+}
+
+/// The links of the helper's own namespace, read through the walk's last stop, when a
+/// walked veth has its peer there and no walked namespace is that one.
+fn own_links_if_named(
+    stop: WalkStop<RouteSocket, NetlinkError>,
+    reports: &[InsideReport],
+    known: &[KnownNetns],
+    timeout: Duration,
+) -> Option<(u64, Vec<Link>)> {
+    let own = known.iter().find(|k| k.own)?.inode;
+    let walked = reports
+        .iter()
+        .any(|report| report.namespaces.get("net") == Some(&own));
+    if walked || !reports.iter().any(|report| has_peer_in(report, own)) {
+        return None;
+    }
+    let (mut socket, _) = stop.opened.ok()?;
+    socket.set_deadline(Instant::now() + timeout);
+    let raw = socket.dump_links_without_stats().ok()?;
+    Some((own, links::links_from_dump(raw, own, false)))
+}
+
+/// Whether the report's veths have a peer in namespace `inode`.
+pub fn has_peer_in(report: &InsideReport, inode: u64) -> bool {
+    report.nsids.iter().any(|(nsid, netns)| {
+        *netns == inode
+            && report
+                .contents
+                .links
+                .iter()
+                .flatten()
+                .any(|link| link.link_netnsid == Some(*nsid))
+    })
+}
+
+/// Names the namespace and interface at the other end of every veth whose peer lives in
+/// another namespace, from the nsids each report mapped and the links of all reports (and
+/// `also`, the links of one more namespace).
+pub fn name_peers(reports: &mut [&mut InsideReport], also: Option<(u64, &[Link])>) {
+    let mut names: HashMap<u64, HashMap<u32, (String, Option<String>)>> = HashMap::new();
+    if let Some((inode, links)) = also {
+        names.insert(inode, links.iter().map(name_entry).collect());
+    }
+    for report in reports.iter() {
+        let (Some(inode), Some(links)) = (report.namespaces.get("net"), &report.contents.links)
+        else {
+            continue;
+        };
+        names.insert(*inode, links.iter().map(name_entry).collect());
+    }
+    for report in reports.iter_mut() {
+        let nsids: HashMap<i32, u64> = report.nsids.iter().copied().collect();
+        let Some(links) = report.contents.links.as_mut() else {
+            continue;
+        };
+        for link in links {
+            let (Some(nsid), Some(peer)) = (link.link_netnsid, link.peer.as_mut()) else {
+                continue;
+            };
+            let Some(inode) = nsids.get(&nsid) else {
+                continue;
+            };
+            peer.netns = Some(*inode);
+            if let Some((name, hex)) = names.get(inode).and_then(|n| n.get(&peer.ifindex)) {
+                peer.ifname = Some(name.clone());
+                peer.ifname_hex = hex.clone();
+            }
+        }
+    }
+}
+
+fn name_entry(link: &Link) -> (u32, (String, Option<String>)) {
+    (link.ifindex, (link.ifname.clone(), link.ifname_hex.clone()))
 }
 
 /// Reads what is wanted through a socket of the namespace, without privilege.
@@ -175,7 +347,11 @@ fn read_contents(
         ));
     }
     if wanted.links {
-        contents.links = Some(links::links_from_dump(raw_links, netns_inode, wanted.stats));
+        let mut links = links::links_from_dump(raw_links, netns_inode, wanted.stats);
+        if wanted.veths_only {
+            links.retain(|link| link.kind.as_deref() == Some("veth"));
+        }
+        contents.links = Some(links);
     }
     let cookie = if wanted.cookie {
         let cookie = socket_netns_cookie(&socket).map_err(|errno| {

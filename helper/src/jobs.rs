@@ -6,16 +6,16 @@
 //! privileges to make them, and parses what came from inside the targets only after it has
 //! given them up.
 
-use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 use nshelper_model::{ErrorKind, Link, Target};
 use nshelper_namespaces::{spawn, spawn_walk, JoinPlan, ProcRoot, DEFAULT_PROCESS_NAMESPACES};
 use nshelper_netlink::RouteSocket;
+use serde_json::value::RawValue;
 
 use crate::failure::Failure;
-use crate::inside::{self, InsideReport, KnownNetns, WalkOutcome, Wanted};
+use crate::inside::{self, Finishing, InsideReport, KnownNetns, PrintedStop, WalkOutcome, Wanted};
 use crate::privileges;
 
 pub struct Job {
@@ -26,17 +26,48 @@ pub struct Job {
 
 pub struct Outcome {
     pub target: Target,
-    pub report: Result<InsideReport, Failure>,
+    pub report: Result<Answer, Failure>,
+}
+
+/// What a target's child sent back.
+pub enum Answer {
+    /// Its report, for the parent to finish.
+    Report(InsideReport),
+    /// Its result as the document prints it, finished by the walker: checked to be one JSON
+    /// value, not parsed further.
+    Printed(Box<RawValue>),
+}
+
+impl Outcome {
+    /// The report, for callers that run their jobs without `printed`.
+    pub fn report(&self) -> Option<&InsideReport> {
+        match &self.report {
+            Ok(Answer::Report(report)) => Some(report),
+            _ => None,
+        }
+    }
+
+    /// The target and its report, for callers that run their jobs without `printed`.
+    pub fn into_report(self) -> (Target, Result<InsideReport, Failure>) {
+        let report = self.report.and_then(|answer| match answer {
+            Answer::Report(report) => Ok(report),
+            Answer::Printed(_) => Err(unreadable("a printed result where a report was due")),
+        });
+        (self.target, report)
+    }
 }
 
 /// A job and its place among the call's targets, which the output keeps.
 type Numbered = (usize, Job);
 
+/// Runs every job. With `printed`, a walk that is the call's only child finishes its
+/// targets' results itself (see [`Answer::Printed`]).
 pub fn run_all(
     proc: &ProcRoot,
     jobs: Vec<Job>,
     known: &[KnownNetns],
     timeout: Duration,
+    printed: bool,
 ) -> Vec<Outcome> {
     let keep: Vec<BorrowedFd<'_>> = known.iter().map(|k| k.file.as_fd()).collect();
     // Targets that are network namespaces alone are all read by one child that moves
@@ -57,12 +88,29 @@ pub fn run_all(
         .map_err(Failure::from);
         raw.push((at, job.target, bytes));
     }
+    // Peers are named across every report: the walker can only do that alone.
+    let finishing = printed && raw.is_empty();
+    let targets: Vec<Target> = walked.iter().map(|(_, job)| job.target.clone()).collect();
     let walk = (!walked.is_empty()).then(|| {
         let wanted: Vec<Wanted> = walked.iter().map(|(_, job)| job.wanted).collect();
-        let files: Vec<BorrowedFd<'_>> = walked
+        let mut files: Vec<BorrowedFd<'_>> = walked
             .iter()
             .filter_map(|(_, job)| job.plan.net_namespace())
             .collect();
+        // A last stop in the helper's own namespace names the peers there: the walker reads
+        // its links only if a walked veth needs them.
+        let own = known.iter().find(|k| k.own);
+        let own_netns_stop = match own {
+            Some(own) if finishing && wanted.iter().any(|w| w.links) => {
+                files.push(own.file.as_fd());
+                true
+            }
+            _ => false,
+        };
+        let finishing = finishing.then_some(Finishing {
+            targets: &targets,
+            own_netns_stop,
+        });
         // One child visits them all, and bounds each namespace's reading by the timeout
         // itself, so that a slow one fails alone; the child as a whole gets a timeout per
         // namespace, and a second.
@@ -70,7 +118,7 @@ pub fn run_all(
             .saturating_mul(u32::try_from(files.len()).unwrap_or(u32::MAX))
             .saturating_add(Duration::from_secs(1));
         spawn_walk(&files, proc, &keep, RouteSocket::open, |stops| {
-            inside::run_walk(&wanted, known, timeout, stops)
+            inside::run_walk(&wanted, finishing, known, timeout, stops)
         })
         .and_then(|running| running.wait(deadline))
         .map_err(Failure::from)
@@ -83,24 +131,45 @@ pub fn run_all(
         let report = match (&dropped, bytes) {
             (Err(reason), _) => Err(Failure::new(ErrorKind::ChildFailed, reason.clone())),
             (Ok(()), Err(failure)) => Err(failure),
-            (Ok(()), Ok(bytes)) => parse(&bytes),
+            (Ok(()), Ok(bytes)) => parse(&bytes).map(Answer::Report),
         };
         outcomes.push((at, Outcome { target, report }));
     }
     if let Some(bytes) = walk {
-        let parsed: Result<Vec<WalkOutcome>, Failure> = match (&dropped, bytes) {
+        let bytes = match (&dropped, bytes) {
             (Err(reason), _) => Err(Failure::new(ErrorKind::ChildFailed, reason.clone())),
-            (Ok(()), Err(failure)) => Err(failure),
-            (Ok(()), Ok(bytes)) => parse(&bytes),
+            (Ok(()), bytes) => bytes,
+        };
+        let parsed: Result<Vec<Result<Answer, Failure>>, Failure> = if finishing {
+            bytes
+                .and_then(|bytes| parse::<Vec<PrintedStop>>(&bytes))
+                .map(|stops| {
+                    stops
+                        .into_iter()
+                        .map(|stop| match (stop.result, stop.failure) {
+                            (Some(result), None) => Ok(Answer::Printed(result)),
+                            (_, Some(failure)) => Err(failure),
+                            (None, None) => Err(unreadable("an empty entry")),
+                        })
+                        .collect()
+                })
+        } else {
+            bytes
+                .and_then(|bytes| parse::<Vec<WalkOutcome>>(&bytes))
+                .map(|stops| {
+                    stops
+                        .into_iter()
+                        .map(|stop| match (stop.report, stop.failure) {
+                            (Some(report), None) => Ok(Answer::Report(report)),
+                            (_, Some(failure)) => Err(failure),
+                            (None, None) => Err(unreadable("an empty entry")),
+                        })
+                        .collect()
+                })
         };
         match parsed {
             Ok(reports) if reports.len() == walked.len() => {
-                for ((at, job), walked) in walked.into_iter().zip(reports) {
-                    let report = match (walked.report, walked.failure) {
-                        (Some(report), None) => Ok(report),
-                        (_, Some(failure)) => Err(failure),
-                        (None, None) => Err(unreadable("an empty entry")),
-                    };
+                for ((at, job), report) in walked.into_iter().zip(reports) {
                     outcomes.push((
                         at,
                         Outcome {
@@ -150,41 +219,14 @@ fn unreadable(why: &str) -> Failure {
     )
 }
 
-/// Names the namespace and interface at the other end of every veth whose peer lives in
-/// another namespace, from the nsids each report mapped and the links of all reports.
+/// Names the peers of every report the parent finishes (see [`inside::name_peers`]).
 pub fn resolve_peers(outcomes: &mut [Outcome], also: Option<(u64, &[Link])>) {
-    let mut names: HashMap<u64, HashMap<u32, (String, Option<String>)>> = HashMap::new();
-    if let Some((inode, links)) = also {
-        names.insert(inode, links.iter().map(name_entry).collect());
-    }
-    for report in outcomes.iter().filter_map(|o| o.report.as_ref().ok()) {
-        let (Some(inode), Some(links)) = (report.namespaces.get("net"), &report.contents.links)
-        else {
-            continue;
-        };
-        names.insert(*inode, links.iter().map(name_entry).collect());
-    }
-    for report in outcomes.iter_mut().filter_map(|o| o.report.as_mut().ok()) {
-        let nsids: HashMap<i32, u64> = report.nsids.iter().copied().collect();
-        let Some(links) = report.contents.links.as_mut() else {
-            continue;
-        };
-        for link in links {
-            let (Some(nsid), Some(peer)) = (link.link_netnsid, link.peer.as_mut()) else {
-                continue;
-            };
-            let Some(inode) = nsids.get(&nsid) else {
-                continue;
-            };
-            peer.netns = Some(*inode);
-            if let Some((name, hex)) = names.get(inode).and_then(|n| n.get(&peer.ifindex)) {
-                peer.ifname = Some(name.clone());
-                peer.ifname_hex = hex.clone();
-            }
-        }
-    }
-}
-
-fn name_entry(link: &Link) -> (u32, (String, Option<String>)) {
-    (link.ifindex, (link.ifname.clone(), link.ifname_hex.clone()))
+    let mut reports: Vec<&mut InsideReport> = outcomes
+        .iter_mut()
+        .filter_map(|o| match &mut o.report {
+            Ok(Answer::Report(report)) => Some(report),
+            _ => None,
+        })
+        .collect();
+    inside::name_peers(&mut reports, also);
 }

@@ -30,16 +30,16 @@ pub fn run(args: &CommonArgs) -> ListDocument {
             }
         }
     }
-    let outcomes = jobs::run_all(&proc, jobs, &known, args.timeout);
+    let outcomes = jobs::run_all(&proc, jobs, &known, args.timeout, false);
     let own_nsids: Vec<(i32, u64)> = outcomes
         .iter()
-        .filter_map(|o| o.report.as_ref().ok())
+        .filter_map(Outcome::report)
         .find(|report| report.namespaces.get("net").copied() == own_inode)
         .map(|report| report.nsids.clone())
         .unwrap_or_default();
 
     let mut namespaces = Vec::new();
-    for Outcome { target, report } in outcomes {
+    for (target, report) in outcomes.into_iter().map(Outcome::into_report) {
         let Target::Discovered(identity) = target else {
             continue;
         };

@@ -16,7 +16,7 @@ use std::io::Write;
 use std::os::fd::AsFd;
 
 use clap::Parser;
-use nshelper_model::{QueryDocument, Target, TargetError};
+use nshelper_model::{Target, TargetError};
 use serde::Serialize;
 
 use crate::cli::{Cli, Command};
@@ -35,7 +35,7 @@ fn main() {
         Command::Query(args) => {
             let (results, errors) = query::run(&args);
             finish(
-                &QueryDocument::new(results, errors.clone()),
+                &query::PrintedDocument::new(results, errors.clone()),
                 &errors,
                 false,
                 args.common.pretty,

@@ -4,7 +4,9 @@
 use std::os::fd::{AsFd, BorrowedFd};
 
 use nix::sys::stat::fstat;
-use nshelper_model::{FdHolder, NetnsIdentity, Target, TargetError, TargetResult};
+use nshelper_model::{
+    FdHolder, NetnsIdentity, Target, TargetError, TargetResult, CONTRACT_VERSION,
+};
 use nshelper_namespaces::{
     discover_network_namespaces, FoundNetns, JoinPlan, NsError, NsType, ProcRoot,
     DEFAULT_PROCESS_NAMESPACES,
@@ -12,10 +14,12 @@ use nshelper_namespaces::{
 
 use crate::cli::{QueryArgs, QueryKind};
 use crate::failure::Failure;
-use crate::inside::{KnownNetns, Wanted};
-use crate::jobs::{self, Job, Outcome};
+use crate::inside::{has_peer_in, KnownNetns, Wanted};
+use crate::jobs::{self, Answer, Job, Outcome};
 use crate::privileges::{self, Need};
 use nshelper_netlink::{links::links_from_dump, RouteSocket};
+use serde::Serialize;
+use serde_json::value::RawValue;
 
 /// The targets as the command line names them, in order; `--netns` values with a `/` are
 /// paths, others `ip netns` names.
@@ -54,9 +58,38 @@ fn wanted(what: QueryKind, stats: bool) -> Wanted {
     }
 }
 
+/// The document `nshelper query` prints: [`nshelper_model::QueryDocument`], with results
+/// that a walker finished kept as the text it sent.
+#[derive(Debug, Serialize)]
+pub struct PrintedDocument {
+    version: u32,
+    results: Vec<PrintedResult>,
+    errors: Vec<TargetError>,
+}
+
+impl PrintedDocument {
+    pub fn new(results: Vec<PrintedResult>, errors: Vec<TargetError>) -> Self {
+        PrintedDocument {
+            version: CONTRACT_VERSION,
+            results,
+            errors,
+        }
+    }
+}
+
+/// One of the document's results.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum PrintedResult {
+    /// Finished here, from a query process's report.
+    Finished(Box<TargetResult>),
+    /// Finished by the walker, and checked here to be one JSON value.
+    Printed(Box<RawValue>),
+}
+
 /// Runs the query against every target. Each failure is that target's error; the others
 /// still answer.
-pub fn run(args: &QueryArgs) -> (Vec<TargetResult>, Vec<TargetError>) {
+pub fn run(args: &QueryArgs) -> (Vec<PrintedResult>, Vec<TargetError>) {
     let mut errors = Vec::new();
     let proc = match ProcRoot::open() {
         Ok(proc) => proc,
@@ -70,7 +103,10 @@ pub fn run(args: &QueryArgs) -> (Vec<TargetResult>, Vec<TargetError>) {
         }
     };
     let mut jobs = Vec::new();
-    let wanted = wanted(args.what, args.stats);
+    let wanted = Wanted {
+        veths_only: args.what == QueryKind::Veths,
+        ..wanted(args.what, args.stats)
+    };
     if args.all {
         match discovered_jobs(&proc, wanted) {
             Ok((found, unprepared)) => {
@@ -91,7 +127,9 @@ pub fn run(args: &QueryArgs) -> (Vec<TargetResult>, Vec<TargetError>) {
         }
     }
     let (known, own_inode) = known_namespaces(&proc, &jobs);
-    let mut outcomes = jobs::run_all(&proc, jobs, &known, args.common.timeout);
+    // Indented output re-reads every result, so the walker need not finish them.
+    let printed = !args.common.pretty;
+    let mut outcomes = jobs::run_all(&proc, jobs, &known, args.common.timeout, printed);
     // Peers in the helper's own namespace are named from its own links, read here, without
     // privilege, when no target was that namespace.
     let own_links = match own_inode {
@@ -99,11 +137,13 @@ pub fn run(args: &QueryArgs) -> (Vec<TargetResult>, Vec<TargetError>) {
             if wanted.links
                 && !outcomes.iter().any(|o| {
                     o.target == Target::OwnNamespaces
-                        || o.report
-                            .as_ref()
-                            .is_ok_and(|r| r.namespaces.get("net") == Some(&inode))
+                        || o.report()
+                            .is_some_and(|r| r.namespaces.get("net") == Some(&inode))
                 })
-                && outcomes.iter().any(|o| has_peer_in(o, inode)) =>
+                && outcomes
+                    .iter()
+                    .filter_map(Outcome::report)
+                    .any(|report| has_peer_in(report, inode)) =>
         {
             RouteSocket::open()
                 .and_then(|mut socket| socket.dump_links_without_stats())
@@ -121,39 +161,18 @@ pub fn run(args: &QueryArgs) -> (Vec<TargetResult>, Vec<TargetError>) {
     let mut results = Vec::new();
     for Outcome { target, report } in outcomes {
         match report {
-            Ok(report) => {
-                let mut contents = report.contents;
-                if args.what == QueryKind::Veths {
-                    if let Some(links) = contents.links.as_mut() {
-                        links.retain(|link| link.kind.as_deref() == Some("veth"));
-                    }
-                }
-                results.push(TargetResult {
+            Ok(Answer::Report(report)) => {
+                results.push(PrintedResult::Finished(Box::new(TargetResult {
                     target,
                     namespaces: report.namespaces,
-                    contents,
-                });
+                    contents: report.contents,
+                })));
             }
+            Ok(Answer::Printed(result)) => results.push(PrintedResult::Printed(result)),
             Err(failure) => errors.push(failure.for_target(target)),
         }
     }
     (results, errors)
-}
-
-/// Whether a target's veths have a peer in namespace `inode`.
-fn has_peer_in(outcome: &Outcome, inode: u64) -> bool {
-    let Ok(report) = &outcome.report else {
-        return false;
-    };
-    report.nsids.iter().any(|(nsid, netns)| {
-        *netns == inode
-            && report
-                .contents
-                .links
-                .iter()
-                .flatten()
-                .any(|link| link.link_netnsid == Some(*nsid))
-    })
 }
 
 fn plan_for(proc: &ProcRoot, target: &Target, args: &QueryArgs) -> Result<JoinPlan, Failure> {
@@ -269,7 +288,11 @@ pub fn known_namespaces(proc: &ProcRoot, jobs: &[Job]) -> (Vec<KnownNetns>, Opti
     let own = proc.open_own_namespace(NsType::Net).ok();
     let own_inode = net_inode(own.as_ref().map(|fd| fd.as_fd()));
     if let (Some(file), Some(inode)) = (own, own_inode) {
-        known.push(KnownNetns { inode, file });
+        known.push(KnownNetns {
+            inode,
+            file,
+            own: true,
+        });
     }
     for job in jobs {
         let Some(fd) = job.plan.net_namespace() else {
@@ -282,7 +305,11 @@ pub fn known_namespaces(proc: &ProcRoot, jobs: &[Job]) -> (Vec<KnownNetns>, Opti
             continue;
         }
         if let Ok(file) = fd.try_clone_to_owned() {
-            known.push(KnownNetns { inode, file });
+            known.push(KnownNetns {
+                inode,
+                file,
+                own: false,
+            });
         }
     }
     (known, own_inode)

@@ -81,11 +81,11 @@ pub fn run(args: &WhoisArgs) -> WhoisDocument {
         }
     };
     let (known, own_inode) = known_namespaces(&proc, &jobs);
-    let mut outcomes = jobs::run_all(&proc, jobs, &known, args.common.timeout);
+    let mut outcomes = jobs::run_all(&proc, jobs, &known, args.common.timeout, false);
     jobs::resolve_peers(&mut outcomes, None);
 
     let mut scanned: Vec<(NetnsIdentity, InsideReport)> = Vec::new();
-    for Outcome { target, report } in outcomes {
+    for (target, report) in outcomes.into_iter().map(Outcome::into_report) {
         let Target::Discovered(identity) = target else {
             continue;
         };

@@ -273,10 +273,12 @@ fn the_walker_reads_every_namespace_without_capabilities() {
         strace -f -qq -o /dev/null -e trace=recvfrom -e inject=recvfrom:delay_enter=150000 \
           "$NSHELPER" query links --netns red --netns blue >"$OUT/walk.out" 2>"$OUT/walk.err" &
         ST=$!
-        blue=$(stat -L -c 'net:[%i]' /run/netns/blue)
         for _ in $(seq 300); do
           for p in $(cat /proc/[0-9]*/task/*/children 2>/dev/null); do
-            [ "$(readlink /proc/$p/ns/net 2>/dev/null)" = "$blue" ] || continue
+            # The walker: nshelper's child (strace's child is nshelper itself).
+            parent=$(awk '/^PPid:/ {print $2}' /proc/$p/status 2>/dev/null) || continue
+            [ "$(cat /proc/$p/comm 2>/dev/null)" = nshelper ] || continue
+            [ "$(cat /proc/$parent/comm 2>/dev/null)" = nshelper ] || continue
             # Only while it is held in a read (recvfrom is 45 on x86_64), not while it still
             # moves between namespaces with its privileges.
             [ "$(cut -d' ' -f1 /proc/$p/syscall 2>/dev/null)" = 45 ] || continue
