@@ -331,3 +331,53 @@ fn hostile_interface_names_stay_strict_json() {
     assert_eq!(control["peer"]["ifname_hex"], "6eff78");
     link_named(links, "q\\u0041");
 }
+
+#[test]
+fn results_finished_by_the_walker_equal_those_finished_by_the_parent() {
+    if !require_root("results_finished_by_the_walker_equal_those_finished_by_the_parent") {
+        return;
+    }
+    // --netns targets are finished by the walker and printed as sent; --pretty has the
+    // parent parse and finish them instead. Both must print the same document, peers in the
+    // helper's own namespace (not a target) named.
+    let world = World::run(
+        "printed",
+        r#"
+        ip netns add red
+        ip netns add blue
+        ip link add name h-red type veth peer name r0 netns red
+        ip -n red link add name rb type veth peer name b0 netns blue
+        ip -n red link add name rbr type bridge
+        for what in links veths all; do
+          run_nshelper "$what-printed" query "$what" --netns red --netns blue
+          run_nshelper "$what-pretty" query "$what" --netns red --netns blue --pretty
+        done
+        save own-net stat -L -c %i /proc/self/ns/net
+        save blue-net stat -L -c %i /run/netns/blue
+        "#,
+    );
+    for what in ["links", "veths", "all"] {
+        let printed = world.nshelper_run(&format!("{what}-printed")).document();
+        let pretty = world.nshelper_run(&format!("{what}-pretty")).document();
+        assert_eq!(printed, pretty, "{what}");
+        assert_eq!(printed["errors"], json!([]), "{what}");
+        let red = &printed["results"][0]["links"];
+        let r0 = link_named(red, "r0");
+        assert_eq!(r0["peer"]["ifname"], "h-red", "{what}: {r0}");
+        assert_eq!(r0["peer"]["netns"], world.inode("own-net"), "{what}");
+        let rb = link_named(red, "rb");
+        assert_eq!(rb["peer"]["ifname"], "b0", "{what}: {rb}");
+        assert_eq!(rb["peer"]["netns"], world.inode("blue-net"), "{what}");
+        let kinds: Vec<&str> = red
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|link| link["kind"].as_str())
+            .collect();
+        assert_eq!(
+            kinds.contains(&"bridge"),
+            what != "veths",
+            "{what}: {kinds:?}"
+        );
+    }
+}
