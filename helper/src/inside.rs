@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nshelper_model::{ErrorKind, Link, NamespaceInodes, NetnsContents, Target, TargetResult};
-use nshelper_namespaces::{socket_netns_cookie, NsType, StopError, WalkStop};
+use nshelper_namespaces::{socket_netns_cookie, NsType, Report, StopError, WalkStop};
 use nshelper_netlink::{addrs, links, neighbors, routes, NetlinkError, RouteSocket};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -57,19 +57,18 @@ pub fn run(
     wanted: Wanted,
     known: &[KnownNetns],
     inodes: &[(NsType, u64)],
-) -> Result<Vec<u8>, Vec<u8>> {
+) -> Result<Report, Vec<u8>> {
     match read(wanted, known, inodes) {
-        Ok(report) => serde_json::to_vec(&report).map_err(|e| encode_failure(&e.to_string())),
+        Ok(report) => Ok(encoded(report)),
         Err(failure) => Err(serde_json::to_vec(&failure).unwrap_or_default()),
     }
 }
 
-fn encode_failure(reason: &str) -> Vec<u8> {
-    let failure = Failure::new(
-        ErrorKind::ChildFailed,
-        format!("cannot encode the report: {reason}"),
-    );
-    serde_json::to_vec(&failure).unwrap_or_default()
+/// A report that is encoded as JSON straight into the pipe.
+fn encoded<T: Serialize + 'static>(value: T) -> Report {
+    Report::Encoder(Box::new(move |out| {
+        serde_json::to_writer(out, &value).map_err(std::io::Error::other)
+    }))
 }
 
 fn read(
@@ -127,7 +126,7 @@ pub fn run_walk(
     known: &[KnownNetns],
     timeout: Duration,
     mut stops: Vec<WalkStop<RouteSocket, NetlinkError>>,
-) -> Result<Vec<u8>, Vec<u8>> {
+) -> Result<Report, Vec<u8>> {
     if let Err(reason) = privileges::drop_all() {
         let failure = Failure::new(ErrorKind::ChildFailed, reason);
         return Err(serde_json::to_vec(&failure).unwrap_or_default());
@@ -166,7 +165,7 @@ pub fn run_walk(
             },
         })
         .collect();
-    serde_json::to_vec(&outcomes).map_err(|e| encode_failure(&e.to_string()))
+    Ok(encoded(outcomes))
 }
 
 /// Names the walk's peers, then encodes every result as the document prints it.
@@ -176,7 +175,7 @@ fn finish_walk(
     own_netns_stop: Option<WalkStop<RouteSocket, NetlinkError>>,
     known: &[KnownNetns],
     timeout: Duration,
-) -> Result<Vec<u8>, Vec<u8>> {
+) -> Result<Report, Vec<u8>> {
     let mut reports: Vec<InsideReport> = Vec::with_capacity(read.len());
     let mut failures: Vec<Option<Failure>> = Vec::with_capacity(read.len());
     for entry in read {
@@ -224,7 +223,7 @@ fn finish_walk(
             },
         })
         .collect();
-    serde_json::to_vec(&finished).map_err(|e| encode_failure(&e.to_string()))
+    Ok(encoded(finished))
 }
 
 /// The links of the helper's own namespace, read through the walk's last stop, when a

@@ -1,6 +1,7 @@
 //! The fork, join, fork engine, and the little report protocol on the pipe between the
 //! query process and the parent.
 
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use nix::sched::setns;
 use nix::sys::prctl;
 use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitid, Id, WaitPidFlag};
-use nix::unistd::{getpid, pipe2, read, setpgid, write, ForkResult, Pid};
+use nix::unistd::{getpid, pipe2, setpgid, write, ForkResult, Pid};
 
 use crate::sys::{self, ChildExit};
 use crate::{JoinPlan, NsError, NsType, ProcRoot};
@@ -34,6 +35,25 @@ const TAG_JOIN_ERROR: u8 = b'J';
 const TAG_PROOF_ERROR: u8 = b'P';
 pub(crate) const TAG_FORK_ERROR: u8 = b'F';
 
+/// What a query process sends when it succeeds.
+pub enum Report {
+    /// Bytes already encoded.
+    Bytes(Vec<u8>),
+    /// An encoder that writes straight into the pipe, so that the parent reads while it
+    /// encodes and no copy of the whole report is ever held. Everything that can fail but
+    /// writing must have been done before it is made.
+    Encoder(Encoder),
+}
+
+/// Writes a report into the pipe.
+pub type Encoder = Box<dyn FnOnce(&mut dyn Write) -> std::io::Result<()>>;
+
+impl From<Vec<u8>> for Report {
+    fn from(bytes: Vec<u8>) -> Self {
+        Report::Bytes(bytes)
+    }
+}
+
 /// A query running in its target's namespaces, started by [`spawn`].
 pub struct RunningQuery {
     middle: Pid,
@@ -54,14 +74,15 @@ pub struct RunningQuery {
 ///
 /// The caller must be single-threaded; this is checked, not assumed. The process becomes a
 /// child subreaper so that it can reap a query process orphaned by a killed middle one.
-pub fn spawn<F>(
+pub fn spawn<F, R>(
     plan: JoinPlan,
     proc: &ProcRoot,
     keep: &[BorrowedFd<'_>],
     query: F,
 ) -> Result<RunningQuery, NsError>
 where
-    F: FnOnce(&[(NsType, u64)]) -> Result<Vec<u8>, Vec<u8>>,
+    F: FnOnce(&[(NsType, u64)]) -> Result<R, Vec<u8>>,
+    R: Into<Report>,
 {
     let mut plan = plan;
     let pin = plan.pin.take();
@@ -110,7 +131,7 @@ pub(crate) fn fork_reporting(
 
 /// The first child: joins the namespaces, then forks the query process and passes its
 /// exit status on. Never returns.
-fn run_middle<F>(
+fn run_middle<F, R>(
     parent: OwnedFd,
     plan: JoinPlan,
     proc: &ProcRoot,
@@ -119,7 +140,8 @@ fn run_middle<F>(
     query: F,
 ) -> std::convert::Infallible
 where
-    F: FnOnce(&[(NsType, u64)]) -> Result<Vec<u8>, Vec<u8>>,
+    F: FnOnce(&[(NsType, u64)]) -> Result<R, Vec<u8>>,
+    R: Into<Report>,
 {
     die_with(&parent);
     // Nothing of the caller's reaches the target's namespaces: not its terminal, not its
@@ -174,7 +196,7 @@ where
 }
 
 /// The grandchild, a member of every joined namespace including the pid namespace.
-fn run_query<F>(
+fn run_query<F, R>(
     middle: &OwnedFd,
     reported: &[NsType],
     proc: &ProcRoot,
@@ -182,7 +204,8 @@ fn run_query<F>(
     query: F,
 ) -> std::convert::Infallible
 where
-    F: FnOnce(&[(NsType, u64)]) -> Result<Vec<u8>, Vec<u8>>,
+    F: FnOnce(&[(NsType, u64)]) -> Result<R, Vec<u8>>,
+    R: Into<Report>,
 {
     die_with(middle);
     let mut inodes = Vec::with_capacity(reported.len());
@@ -196,10 +219,36 @@ where
             }
         }
     }
-    match query(&inodes) {
-        Ok(result) => send_and_exit(&report_writer, &framed(TAG_RESULT, result), 0),
-        Err(error) => send_and_exit(&report_writer, &framed(TAG_QUERY_ERROR, error), 1),
+    send_outcome_and_exit(report_writer, query(&inodes))
+}
+
+/// Sends a query's report, or its error, and ends the process.
+pub(crate) fn send_outcome_and_exit<R: Into<Report>>(
+    writer: OwnedFd,
+    outcome: Result<R, Vec<u8>>,
+) -> ! {
+    let report = match outcome {
+        Ok(report) => report.into(),
+        Err(error) => {
+            send_parts(&writer, &[&[TAG_QUERY_ERROR], &error]);
+            sys::exit_now(1)
+        }
+    };
+    match report {
+        Report::Bytes(bytes) => send_parts(&writer, &[&[TAG_RESULT], &bytes]),
+        Report::Encoder(encode) => {
+            let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::fs::File::from(writer));
+            let written = out
+                .write_all(&[TAG_RESULT])
+                .and_then(|()| encode(&mut out))
+                .and_then(|()| out.flush());
+            if written.is_err() {
+                // Part of the report may be out: the status tells the parent it is not whole.
+                sys::exit_now(1);
+            }
+        }
     }
+    sys::exit_now(0)
 }
 
 /// Runs a child's whole life. A panic must end the child here: unwinding further would
@@ -232,13 +281,6 @@ pub(crate) fn die_with(parent: &OwnedFd) {
     }
 }
 
-pub(crate) fn framed(tag: u8, body: Vec<u8>) -> Vec<u8> {
-    let mut frame = Vec::with_capacity(body.len() + 1);
-    frame.push(tag);
-    frame.extend(body);
-    frame
-}
-
 fn fork_error_frame(errno: Errno) -> Vec<u8> {
     let mut frame = vec![TAG_FORK_ERROR];
     frame.extend(errno_bytes(errno));
@@ -249,16 +291,25 @@ pub(crate) fn errno_bytes(errno: Errno) -> [u8; 4] {
     (errno as i32).to_le_bytes()
 }
 
-pub(crate) fn send_and_exit(writer: &OwnedFd, mut frame: &[u8], code: i32) -> ! {
-    while !frame.is_empty() {
-        match write(writer, frame) {
-            Ok(written) => frame = &frame[written..],
-            Err(Errno::EINTR) => continue,
-            // The parent is gone or stopped reading; nobody is left to tell.
-            Err(_) => sys::exit_now(1),
+pub(crate) fn send_and_exit(writer: &OwnedFd, frame: &[u8], code: i32) -> ! {
+    send_parts(writer, &[frame]);
+    sys::exit_now(code)
+}
+
+/// Writes the parts one after the other (a tag and its body need no copy into one frame), or
+/// ends the process with status 1 when the parent can no longer be told.
+fn send_parts(writer: &OwnedFd, parts: &[&[u8]]) {
+    for part in parts {
+        let mut part = *part;
+        while !part.is_empty() {
+            match write(writer, part) {
+                Ok(written) => part = &part[written..],
+                Err(Errno::EINTR) => continue,
+                // The parent is gone or stopped reading; nobody is left to tell.
+                Err(_) => sys::exit_now(1),
+            }
         }
     }
-    sys::exit_now(code)
 }
 
 impl RunningQuery {
@@ -293,10 +344,19 @@ impl RunningQuery {
     fn read_report(&self, timeout: Duration) -> Result<Vec<u8>, NsError> {
         // A deadline too far to represent is no deadline.
         let deadline = Instant::now().checked_add(timeout);
+        // Non-blocking, so that each wakeup reads all there is straight into the report,
+        // which grows without a chunk to copy through or zero first.
+        let pipe = std::fs::File::from(self.report.try_clone().map_err(|e| NsError::Sys {
+            call: "dup",
+            errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF)),
+        })?);
+        nix::fcntl::fcntl(&pipe, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(
+            |errno| NsError::Sys {
+                call: "fcntl",
+                errno,
+            },
+        )?;
         let mut report = Vec::new();
-        // At 128 KiB, calloc maps fresh zero pages rather than clearing heap memory: a
-        // small report touches one page of the chunk, not all of them.
-        let mut chunk = vec![0u8; 128 * 1024];
         let mut draining = false;
         loop {
             let wait = if draining {
@@ -334,22 +394,28 @@ impl RunningQuery {
             if !readable {
                 continue;
             }
-            match read(&self.report, &mut chunk) {
-                Ok(0) => return Ok(report),
-                Ok(n) if report.len() + n > REPORT_LIMIT => {
-                    // Whatever is inside the target cannot make the parent hold unbounded
-                    // memory.
-                    let _ = killpg(self.middle, Signal::SIGKILL);
-                    return Err(NsError::ReportTooLarge(REPORT_LIMIT));
-                }
-                Ok(n) => report.extend_from_slice(&chunk[..n]),
-                Err(Errno::EINTR) => continue,
-                Err(errno) => {
+            // One byte over the limit shows that the report is too large.
+            let room = (REPORT_LIMIT + 1 - report.len()) as u64;
+            let before = report.len();
+            let ended = match (&pipe).take(room).read_to_end(&mut report) {
+                Ok(_) => true,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+                Err(e) => {
                     return Err(NsError::Sys {
                         call: "read",
-                        errno,
+                        errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
                     })
                 }
+            };
+            if report.len() > REPORT_LIMIT {
+                // Whatever is inside the target cannot make the parent hold unbounded
+                // memory.
+                let _ = killpg(self.middle, Signal::SIGKILL);
+                return Err(NsError::ReportTooLarge(REPORT_LIMIT));
+            }
+            // End of file, or nothing more while draining.
+            if ended || (draining && report.len() == before) {
+                return Ok(report);
             }
         }
     }

@@ -18,7 +18,7 @@ mod target;
 mod walk;
 
 pub use discover::{discover_network_namespaces, process_info, FoundNetns, ProcessInfo};
-pub use engine::{spawn, RunningQuery, REPORT_LIMIT};
+pub use engine::{spawn, Report, RunningQuery, REPORT_LIMIT};
 pub use error::NsError;
 pub use exec::{exec_in, ExecError, ExecRequest, MountSetup};
 pub use kind::NsType;

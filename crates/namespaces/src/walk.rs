@@ -15,8 +15,8 @@ use nix::sys::prctl;
 use nix::unistd::{setpgid, Pid};
 
 use crate::engine::{
-    detach_stdio, die_with, errno_bytes, fork_reporting, framed, send_and_exit, RunningQuery,
-    TAG_FORK_ERROR, TAG_QUERY_ERROR, TAG_RESULT,
+    detach_stdio, die_with, errno_bytes, fork_reporting, send_and_exit, send_outcome_and_exit,
+    Report, RunningQuery, TAG_FORK_ERROR,
 };
 use crate::{sys, NsError, NsType, ProcRoot, DEFAULT_PROCESS_NAMESPACES};
 
@@ -42,7 +42,7 @@ pub enum StopError<E> {
 
 /// Forks one child that joins each of `netns` (network namespace files) in turn, calls
 /// `open` in each, then hands everything to `read`, whose result is the report.
-pub fn spawn_walk<S, E, O, R>(
+pub fn spawn_walk<S, E, O, R, P>(
     netns: &[BorrowedFd<'_>],
     proc: &ProcRoot,
     keep: &[BorrowedFd<'_>],
@@ -51,14 +51,15 @@ pub fn spawn_walk<S, E, O, R>(
 ) -> Result<RunningQuery, NsError>
 where
     O: FnMut() -> Result<S, E>,
-    R: FnOnce(Vec<WalkStop<S, E>>) -> Result<Vec<u8>, Vec<u8>>,
+    R: FnOnce(Vec<WalkStop<S, E>>) -> Result<P, Vec<u8>>,
+    P: Into<Report>,
 {
     fork_reporting(proc, |parent, report_writer| {
         run_walker(&parent, netns, proc, keep, report_writer, open, read)
     })
 }
 
-fn run_walker<S, E, O, R>(
+fn run_walker<S, E, O, R, P>(
     parent: &OwnedFd,
     netns: &[BorrowedFd<'_>],
     proc: &ProcRoot,
@@ -69,7 +70,8 @@ fn run_walker<S, E, O, R>(
 ) -> std::convert::Infallible
 where
     O: FnMut() -> Result<S, E>,
-    R: FnOnce(Vec<WalkStop<S, E>>) -> Result<Vec<u8>, Vec<u8>>,
+    R: FnOnce(Vec<WalkStop<S, E>>) -> Result<P, Vec<u8>>,
+    P: Into<Report>,
 {
     die_with(parent);
     let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
@@ -110,10 +112,7 @@ where
             },
         })
         .collect();
-    match read(stops) {
-        Ok(report) => send_and_exit(&report_writer, &framed(TAG_RESULT, report), 0),
-        Err(error) => send_and_exit(&report_writer, &framed(TAG_QUERY_ERROR, error), 1),
-    }
+    send_outcome_and_exit(report_writer, read(stops))
 }
 
 fn visit<S, E>(
