@@ -12,7 +12,7 @@ STATIC  := RUSTFLAGS="-C target-feature=+crt-static"
 BIN     := $(RELEASE)/nshelper
 
 .DEFAULT_GOAL := help
-.PHONY: help build test lint install clean deps demo bench
+.PHONY: help build test lint install clean deps demo bench schema
 
 help: ## List the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,6 +37,12 @@ lint: ## Check formatting and run clippy with warnings as errors
 
 install: build ## Install nshelper into $(PREFIX)/bin
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/nshelper
+
+schema: ## Regenerate the JSON Schemas in docs/schema/ from the model's types (nshelper schema)
+	$(CARGO) run --locked -q -p nshelper -- schema >docs/schema/nshelper.json
+	for document in query list whois; do \
+		$(CARGO) run --locked -q -p nshelper -- schema $$document >docs/schema/$$document.json || exit 1; \
+	done
 
 demo: deps build ## Start a throwaway container with unshare and query its links with nshelper
 	unshare --net --mount --pid --fork --mount-proc --propagation private bash scripts/demo.sh $(BIN)

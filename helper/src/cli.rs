@@ -43,7 +43,21 @@ pub enum Command {
     /// Run a command inside a target's namespaces, in place of nsenter and ip netns exec.
     #[command(after_help = EXEC_HELP)]
     Exec(ExecArgs),
+    /// Print the JSON Schema of the documents that query, list and whois print.
+    #[command(after_help = SCHEMA_HELP)]
+    Schema(SchemaArgs),
 }
+
+const SCHEMA_HELP: &str = "\
+Examples:
+  nshelper schema                 one schema that every document nshelper prints is valid against
+  nshelper schema query           the schema of the document of `nshelper query` alone
+  nshelper schema whois > whois.schema.json
+
+The schemas are JSON Schema draft 2020-12, generated from the serde types of the
+nshelper-model crate, and equal to docs/schema/*.json in nshelper's source. Every object
+is closed (additionalProperties or unevaluatedProperties false), so a validator reports
+any key a consumer does not expect. The output is always indented. Needs no privilege.";
 
 const EXEC_HELP: &str = "\
 Examples:
@@ -184,4 +198,21 @@ pub struct ExecArgs {
         value_name = "CMD [ARGS...]"
     )]
     pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// The document whose schema to print; by default one schema for all of them.
+    #[arg(value_enum)]
+    pub document: Option<SchemaDocument>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaDocument {
+    /// The document of `nshelper query`.
+    Query,
+    /// The document of `nshelper list`.
+    List,
+    /// The document of `nshelper whois`.
+    Whois,
 }

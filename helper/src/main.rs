@@ -10,6 +10,7 @@ mod jobs;
 mod list;
 mod privileges;
 mod query;
+mod schema;
 mod whois;
 
 use std::io::Write;
@@ -46,6 +47,16 @@ fn main() {
             finish(&document, &document.errors, false, args.pretty)
         }
         Command::Exec(args) => exec::run(&args),
+        Command::Schema(args) => {
+            let schema = schema::print(args.document);
+            match print_document(&schema, true) {
+                Ok(()) => EXIT_OK,
+                Err(e) => {
+                    eprintln!("nshelper: cannot write the schema: {e}");
+                    EXIT_TARGET_FAILED
+                }
+            }
+        }
         Command::Whois(args) => {
             let document = whois::run(&args);
             if document.matches.is_empty() {

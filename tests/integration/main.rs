@@ -12,4 +12,5 @@ mod load;
 mod project;
 mod rootless;
 mod scale;
+mod schema;
 mod util;

@@ -1,14 +1,8 @@
 //! The Makefile and README promise things to a new user; these tests keep them true.
 
-use std::path::PathBuf;
 use std::process::Command;
 
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
+use crate::util::workspace_root;
 
 #[test]
 fn make_help_lists_every_target_with_a_description() {

@@ -34,6 +34,14 @@ pub fn nshelper() -> PathBuf {
     workspace_bin("nshelper")
 }
 
+/// The source tree: the Makefile, README.md and docs/ are read from here.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
 /// Whether this process holds CAP_SYS_ADMIN, which making namespaces needs.
 pub fn have_sys_admin() -> bool {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

@@ -13,12 +13,21 @@ use serde::{Deserialize, Serialize};
 mod net;
 pub use net::*;
 
+#[cfg(feature = "schema")]
+pub mod schema;
+
 /// Bumped only for changes that can break an existing consumer.
 pub const CONTRACT_VERSION: u32 = 1;
 
 /// The one document written to stdout by `nshelper query`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct QueryDocument {
+    #[cfg_attr(feature = "schema", schemars(extend("const" = CONTRACT_VERSION)))]
     pub version: u32,
     pub results: Vec<TargetResult>,
     pub errors: Vec<TargetError>,
@@ -36,6 +45,11 @@ impl QueryDocument {
 
 /// Which namespaces a result or error is about, as the caller named them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Target {
     /// The namespaces of a process.
@@ -52,6 +66,11 @@ pub enum Target {
 /// A network namespace of the host and what holds it: names in `/run/netns`, nsfs bind
 /// mounts, and processes (or single threads) inside it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct NetnsIdentity {
     /// The namespace's inode.
     pub netns: u64,
@@ -67,6 +86,11 @@ pub struct NetnsIdentity {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct FdHolder {
     pub pid: u32,
     pub fd: u32,
@@ -77,9 +101,18 @@ pub type NamespaceInodes = BTreeMap<String, u64>;
 
 /// What one target holds. Only the parts that were asked for are present.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct TargetResult {
     pub target: Target,
     /// The namespaces the query process was in while it ran: proof of entry.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "crate::schema::namespace_inodes")
+    )]
     pub namespaces: NamespaceInodes,
     #[serde(flatten)]
     pub contents: NetnsContents,
@@ -87,6 +120,11 @@ pub struct TargetResult {
 
 /// The network state read inside one namespace.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct NetnsContents {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub links: Option<Vec<Link>>,
@@ -100,7 +138,13 @@ pub struct NetnsContents {
 
 /// The document of `nshelper list`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct ListDocument {
+    #[cfg_attr(feature = "schema", schemars(extend("const" = CONTRACT_VERSION)))]
     pub version: u32,
     pub namespaces: Vec<ListedNetns>,
     pub errors: Vec<TargetError>,
@@ -108,6 +152,11 @@ pub struct ListDocument {
 
 /// One network namespace of the host, as `lsns -t net` would list it and more.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct ListedNetns {
     pub netns: u64,
     /// `SO_NETNS_COOKIE`: unlike the inode, never reused while the system runs.
@@ -127,6 +176,11 @@ pub struct ListedNetns {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct ProcessSummary {
     pub pid: u32,
     pub command: String,
@@ -136,13 +190,24 @@ pub struct ProcessSummary {
 
 /// The document of `nshelper whois`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct WhoisDocument {
+    #[cfg_attr(feature = "schema", schemars(extend("const" = CONTRACT_VERSION)))]
     pub version: u32,
     pub matches: Vec<WhoisMatch>,
     pub errors: Vec<TargetError>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct WhoisMatch {
     pub netns: u64,
     pub names: Vec<String>,
@@ -154,6 +219,11 @@ pub struct WhoisMatch {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct WhoisPeer {
     pub netns: u64,
     pub ifindex: u32,
@@ -164,6 +234,11 @@ pub struct WhoisPeer {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct TargetError {
     pub target: Target,
     pub kind: ErrorKind,
@@ -172,6 +247,7 @@ pub struct TargetError {
 
 /// The machine-readable error classes of contract version 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     NotFound,

@@ -5,6 +5,11 @@ use serde::{Deserialize, Serialize};
 
 /// One network interface, as `ip -j link` names its fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct Link {
     pub ifindex: u32,
     /// The name as text; bytes that are not UTF-8 appear as U+FFFD here and exactly in
@@ -58,6 +63,11 @@ pub struct Link {
 
 /// The other end of a veth pair.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct Peer {
     pub ifindex: u32,
     /// Inode of the peer's network namespace, where it could be determined.
@@ -69,12 +79,22 @@ pub struct Peer {
 
 /// The `stats64` counters of a link, grouped as `ip -s -j link` groups them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct LinkStats {
     pub rx: RxStats,
     pub tx: TxStats,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct RxStats {
     pub bytes: u64,
     pub packets: u64,
@@ -85,6 +105,11 @@ pub struct RxStats {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct TxStats {
     pub bytes: u64,
     pub packets: u64,
@@ -96,6 +121,11 @@ pub struct TxStats {
 
 /// One address of an interface (`ip -j addr`'s `addr_info`, flattened with its link).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct Address {
     pub ifindex: u32,
     pub ifname: Option<String>,
@@ -117,6 +147,11 @@ pub struct Address {
 
 /// One route, from any table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct Route {
     /// `inet` or `inet6`.
     pub family: String,
@@ -147,6 +182,11 @@ pub struct Route {
 
 /// One path of a multipath route.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct Nexthop {
     pub gateway: Option<String>,
     pub dev: Option<String>,
@@ -157,6 +197,11 @@ pub struct Nexthop {
 /// One neighbour (ARP or NDP) entry. Every entry is reported, also those `ip neigh` hides
 /// unless asked for `nud all`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct Neighbor {
     pub ifindex: u32,
     pub dev: Option<String>,
