@@ -20,11 +20,11 @@ help: ## List the targets and what they do
 build: ## Build the nshelper binary (release, static) into target/<host triple>/release/nshelper
 	$(STATIC) $(CARGO) build --release --locked --target $(TRIPLE) -p nshelper
 
-deps: ## Install what the tests need: iproute2, util-linux, strace, python3 and cargo-nextest
+deps: ## Install what the tests need: iproute2, util-linux, strace, python3 with jsonschema and cargo-nextest
 	@command -v ip >/dev/null && command -v unshare >/dev/null && command -v nsenter >/dev/null \
 		&& command -v lsns >/dev/null && command -v setpriv >/dev/null && command -v strace >/dev/null \
-		&& command -v python3 >/dev/null \
-		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 util-linux strace python3; }
+		&& command -v python3 >/dev/null && python3 -c 'import jsonschema' 2>/dev/null \
+		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 util-linux strace python3 python3-jsonschema; }
 	@$(CARGO) nextest --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-nextest
 
 test: deps ## Build everything, then run the unit and integration tests (as root: they make namespaces)

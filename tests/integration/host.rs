@@ -15,7 +15,7 @@ use crate::util::{assert_links_match_ip, link_named, require_root, World};
 /// - `pinned`: bind-mounted at /run/pinned/ns1, its process gone; p0 there, vp here;
 /// - `held`: kept only by descriptor 7 of a sleeping process; f0 there, vf here;
 /// - `thread`: the namespace of one thread of a python process, its own process gone.
-const SCENE: &str = r#"
+pub(crate) const SCENE: &str = r#"
 ip netns add red
 ip netns add blue
 ip -n red link add name rb type veth peer name br netns blue
