@@ -27,9 +27,10 @@ deps: ## Install what the tests need: iproute2, util-linux, strace, python3 with
 		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 util-linux strace python3 python3-jsonschema; }
 	@$(CARGO) nextest --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-nextest
 
-test: deps ## Build everything, then run the unit and integration tests (as root: they make namespaces)
+test: deps ## Build everything, then run the unit, integration and doc tests (as root: they make namespaces)
 	$(CARGO) build --locked --workspace --all-targets
 	$(CARGO) nextest run --locked --workspace --no-fail-fast
+	$(CARGO) test --locked --workspace --doc
 
 lint: ## Check formatting and run clippy with warnings as errors
 	$(CARGO) fmt --all --check

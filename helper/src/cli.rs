@@ -55,9 +55,10 @@ Examples:
   nshelper schema whois > whois.schema.json
 
 The schemas are JSON Schema draft 2020-12, generated from the serde types of the
-nshelper-model crate, and equal to docs/schema/*.json in nshelper's source. Every object
-is closed (additionalProperties or unevaluatedProperties false), so a validator reports
-any key a consumer does not expect. The output is always indented. Needs no privilege.";
+nshelper-model crate, and equal to docs/schema/*.json in nshelper's source. They describe
+exactly what this nshelper prints: every object is closed (additionalProperties false),
+keys printed as null are required, and keys that may be left out are never null. The
+output is always indented. Needs no privilege.";
 
 const EXEC_HELP: &str = "\
 Examples:

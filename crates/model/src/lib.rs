@@ -3,6 +3,69 @@
 //! Everything a consumer parses is defined here, so that the contract changes in one place
 //! and a change shows up as a diff of this file. Key names follow `ip -j link` where iproute2
 //! has a name for the same fact.
+//!
+//! # Parsing nshelper's output
+//!
+//! Other Rust programs depend on this crate to parse what nshelper prints: [`QueryDocument`]
+//! for `nshelper query`, [`ListDocument`] for `nshelper list`, [`WhoisDocument`] for
+//! `nshelper whois`. It is not published on crates.io; name it as a path or git dependency,
+//! next to serde_json:
+//!
+//! ```toml
+//! [dependencies]
+//! nshelper-model = { path = "../nshelper/crates/model" }  # or { git = "<nshelper's repository>" }
+//! serde_json = "1"
+//! ```
+//!
+//! ```rust
+//! use std::error::Error;
+//! use std::process::{Command, Output};
+//!
+//! use nshelper_model::QueryDocument;
+//!
+//! /// The veths of the container whose process is `pid`, each with its peer's name.
+//! fn container_veths(pid: u32) -> Result<Vec<(String, Option<String>)>, Box<dyn Error>> {
+//!     let output = Command::new("nshelper")
+//!         .args(["query", "veths", "--pid", &pid.to_string()])
+//!         .output()?;
+//!     veths_of(&output)
+//! }
+//!
+//! fn veths_of(output: &Output) -> Result<Vec<(String, Option<String>)>, Box<dyn Error>> {
+//!     // The document is printed even when a target fails (exit status 1): errors say why.
+//!     let document = serde_json::from_slice::<QueryDocument>(&output.stdout)?;
+//!     if let Some(error) = document.errors.first() {
+//!         return Err(format!("{}: {}", error.kind.as_str(), error.message).into());
+//!     }
+//!     let mut veths = Vec::new();
+//!     for result in &document.results {
+//!         for link in result.contents.links.iter().flatten() {
+//!             let peer = link.peer.as_ref().and_then(|peer| peer.ifname.clone());
+//!             veths.push((link.ifname.clone(), peer));
+//!         }
+//!     }
+//!     Ok(veths)
+//! }
+//! # // What nshelper printed for a container with one veth, and for a pid that did not exist.
+//! # let printed = |stdout: &[u8]| Output {
+//! #     status: Default::default(),
+//! #     stdout: stdout.to_vec(),
+//! #     stderr: Vec::new(),
+//! # };
+//! # let one_veth = printed(br#"{"version":1,"results":[{"target":{"kind":"pid","pid":4242},"namespaces":{"mnt":4026532248,"net":4026532251,"pid":4026532250},"links":[{"ifindex":2,"ifname":"eth0","kind":"veth","flags":["BROADCAST","MULTICAST"],"mtu":1500,"operstate":"DOWN","address":"1e:2b:25:96:13:dc","master":null,"link_index":2,"link_netnsid":0,"link":null,"alias":null,"altnames":[],"txqlen":1000,"broadcast":"ff:ff:ff:ff:ff:ff","link_type":"ether","peer":{"ifindex":2,"netns":4026532179,"ifname":"veth1a2b3c"}}]}],"errors":[]}"#);
+//! # let veths = veths_of(&one_veth).unwrap();
+//! # assert_eq!(veths, [("eth0".to_owned(), Some("veth1a2b3c".to_owned()))]);
+//! # let no_process = printed(br#"{"version":1,"results":[],"errors":[{"target":{"kind":"pid","pid":4242},"kind":"not_found","message":"no process with pid 4242"}]}"#);
+//! # let error = veths_of(&no_process).unwrap_err().to_string();
+//! # assert_eq!(error, "not_found: no process with pid 4242");
+//! # let _ = container_veths;
+//! ```
+//!
+//! Parsing ignores keys this version of the crate does not know, so that a program keeps
+//! working when a later nshelper adds keys within contract version 1; [`CONTRACT_VERSION`]
+//! changes only with changes that break a consumer. The JSON Schemas of the documents
+//! (feature `schema`, printed by `nshelper schema`) are exact instead: they reject any key
+//! nshelper does not print.
 
 #![forbid(unsafe_code)]
 
