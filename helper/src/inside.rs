@@ -3,6 +3,7 @@
 //! into the contract's shapes.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -66,8 +67,10 @@ pub fn run(
 
 /// A report that is encoded as JSON straight into the pipe.
 fn encoded<T: Serialize + 'static>(value: T) -> Report {
-    Report::Encoder(Box::new(move |out| {
-        serde_json::to_writer(out, &value).map_err(std::io::Error::other)
+    Report::Encoder(Box::new(move |pipe| {
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, pipe);
+        serde_json::to_writer(&mut out, &value).map_err(std::io::Error::other)?;
+        out.flush()
     }))
 }
 

@@ -41,7 +41,8 @@ pub enum Report {
     Bytes(Vec<u8>),
     /// An encoder that writes straight into the pipe, so that the parent reads while it
     /// encodes and no copy of the whole report is ever held. Everything that can fail but
-    /// writing must have been done before it is made.
+    /// writing must have been done before it is made. It gets the pipe unbuffered: a buffer
+    /// of its own type keeps the encoder's many small writes from being dynamic calls.
     Encoder(Encoder),
 }
 
@@ -237,11 +238,8 @@ pub(crate) fn send_outcome_and_exit<R: Into<Report>>(
     match report {
         Report::Bytes(bytes) => send_parts(&writer, &[&[TAG_RESULT], &bytes]),
         Report::Encoder(encode) => {
-            let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::fs::File::from(writer));
-            let written = out
-                .write_all(&[TAG_RESULT])
-                .and_then(|()| encode(&mut out))
-                .and_then(|()| out.flush());
+            send_parts(&writer, &[&[TAG_RESULT]]);
+            let written = encode(&mut std::fs::File::from(writer));
             if written.is_err() {
                 // Part of the report may be out: the status tells the parent it is not whole.
                 sys::exit_now(1);
