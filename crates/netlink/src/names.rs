@@ -145,6 +145,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn colon_hex_is_lowercase_two_digits_per_byte() {
+        assert_eq!(colon_hex(&[0x0a, 0xff, 0x00, 0x9c]), "0a:ff:00:9c");
+        assert_eq!(colon_hex(&[]), "");
+    }
+
+    #[test]
     fn addresses_read_by_length() {
         assert_eq!(ip_text(&[10, 0, 0, 1]), "10.0.0.1");
         let mut v6 = [0u8; 16];
