@@ -116,8 +116,9 @@ struct FinishedStop {
 /// kept as text.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PrintedStop {
-    pub result: Option<Box<RawValue>>,
+pub struct PrintedStop<'a> {
+    #[serde(borrow)]
+    pub result: Option<&'a RawValue>,
     pub failure: Option<Failure>,
 }
 

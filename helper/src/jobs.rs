@@ -13,6 +13,8 @@ use nshelper_model::{ErrorKind, Link, Target};
 use nshelper_namespaces::{spawn, spawn_walk, JoinPlan, ProcRoot, DEFAULT_PROCESS_NAMESPACES};
 use nshelper_netlink::RouteSocket;
 use serde_json::value::RawValue;
+use std::ops::Range;
+use std::rc::Rc;
 
 use crate::failure::Failure;
 use crate::inside::{self, Finishing, InsideReport, KnownNetns, PrintedStop, WalkOutcome, Wanted};
@@ -35,7 +37,31 @@ pub enum Answer {
     Report(InsideReport),
     /// Its result as the document prints it, finished by the walker: checked to be one JSON
     /// value, not parsed further.
-    Printed(Box<RawValue>),
+    Printed(PrintedText),
+}
+
+/// A result as the walker printed it: where it lies in the walk's report, which was checked
+/// to hold one JSON value there. Kept in place, not copied: it can be megabytes.
+#[derive(Debug, Clone)]
+pub struct PrintedText {
+    report: Rc<Vec<u8>>,
+    range: Range<usize>,
+}
+
+impl PrintedText {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.report[self.range.clone()]
+    }
+}
+
+impl serde::Serialize for PrintedText {
+    /// For serializers other than the compact writer of the document; the text is checked
+    /// again on the way.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let raw: &RawValue =
+            serde_json::from_slice(self.as_bytes()).map_err(serde::ser::Error::custom)?;
+        raw.serialize(serializer)
+    }
 }
 
 impl Outcome {
@@ -141,18 +167,28 @@ pub fn run_all(
             (Ok(()), bytes) => bytes,
         };
         let parsed: Result<Vec<Result<Answer, Failure>>, Failure> = if finishing {
-            bytes
-                .and_then(|bytes| parse::<Vec<PrintedStop>>(&bytes))
-                .map(|stops| {
-                    stops
-                        .into_iter()
-                        .map(|stop| match (stop.result, stop.failure) {
-                            (Some(result), None) => Ok(Answer::Printed(result)),
-                            (_, Some(failure)) => Err(failure),
-                            (None, None) => Err(unreadable("an empty entry")),
-                        })
-                        .collect()
-                })
+            bytes.and_then(|bytes| {
+                let report = Rc::new(bytes);
+                let start = report.as_ptr() as usize;
+                let stops: Vec<PrintedStop<'_>> =
+                    serde_json::from_slice(&report).map_err(|e| unreadable(&e.to_string()))?;
+                Ok(stops
+                    .into_iter()
+                    .map(|stop| match (stop.result, stop.failure) {
+                        (Some(result), None) => {
+                            // Borrowed from the report: its offset there is its place.
+                            let text = result.get();
+                            let at = text.as_ptr() as usize - start;
+                            Ok(Answer::Printed(PrintedText {
+                                report: Rc::clone(&report),
+                                range: at..at + text.len(),
+                            }))
+                        }
+                        (_, Some(failure)) => Err(failure),
+                        (None, None) => Err(unreadable("an empty entry")),
+                    })
+                    .collect())
+            })
         } else {
             bytes
                 .and_then(|bytes| parse::<Vec<WalkOutcome>>(&bytes))

@@ -86,7 +86,7 @@ fn raise_descriptor_limit() {
 }
 
 /// Prints one line on stderr for each error, then the document; returns the exit status.
-fn finish(document: &impl Serialize, errors: &[TargetError], failed: bool, pretty: bool) -> i32 {
+fn finish(document: &impl Printable, errors: &[TargetError], failed: bool, pretty: bool) -> i32 {
     for error in errors {
         let line = format!(
             "{}: {}: {}",
@@ -160,7 +160,24 @@ pub(crate) fn one_line(text: &str) -> String {
         .collect()
 }
 
-fn print_document(document: &impl Serialize, pretty: bool) -> std::io::Result<()> {
+/// A document nshelper prints.
+pub(crate) trait Printable: Serialize {
+    /// Writes the compact form; a document may know a faster way than serde's.
+    fn write_compact<W: Write>(&self, out: &mut W) -> std::io::Result<()> {
+        serde_json::to_writer(out, self).map_err(std::io::Error::from)
+    }
+}
+
+impl Printable for query::PrintedDocument {
+    fn write_compact<W: Write>(&self, out: &mut W) -> std::io::Result<()> {
+        query::PrintedDocument::write_compact(self, out)
+    }
+}
+impl Printable for nshelper_model::ListDocument {}
+impl Printable for nshelper_model::WhoisDocument {}
+impl Printable for serde_json::Value {}
+
+fn print_document(document: &impl Printable, pretty: bool) -> std::io::Result<()> {
     // Rust's stdout quietly drops writes to a closed descriptor; a result must not vanish.
     if nix::fcntl::fcntl(std::io::stdout().as_fd(), nix::fcntl::FcntlArg::F_GETFD).is_err() {
         return Err(std::io::Error::other("stdout is closed"));
@@ -169,7 +186,7 @@ fn print_document(document: &impl Serialize, pretty: bool) -> std::io::Result<()
     if pretty {
         serde_json::to_writer_pretty(&mut out, document)?;
     } else {
-        serde_json::to_writer(&mut out, document)?;
+        document.write_compact(&mut out)?;
     }
     out.write_all(b"\n")?;
     out.flush()

@@ -15,11 +15,10 @@ use nshelper_namespaces::{
 use crate::cli::{QueryArgs, QueryKind};
 use crate::failure::Failure;
 use crate::inside::{has_peer_in, KnownNetns, Wanted};
-use crate::jobs::{self, Answer, Job, Outcome};
+use crate::jobs::{self, Answer, Job, Outcome, PrintedText};
 use crate::privileges::{self, Need};
 use nshelper_netlink::{links::links_from_dump, RouteSocket};
 use serde::Serialize;
-use serde_json::value::RawValue;
 
 /// The targets as the command line names them, in order; `--netns` values with a `/` are
 /// paths, others `ip netns` names.
@@ -75,6 +74,24 @@ impl PrintedDocument {
             errors,
         }
     }
+
+    /// Writes the document as its compact serialization would, but copies printed results
+    /// as they are instead of checking them a second time.
+    pub fn write_compact(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        write!(out, "{{\"version\":{},\"results\":[", self.version)?;
+        for (at, result) in self.results.iter().enumerate() {
+            if at > 0 {
+                out.write_all(b",")?;
+            }
+            match result {
+                PrintedResult::Finished(result) => serde_json::to_writer(&mut *out, result)?,
+                PrintedResult::Printed(text) => out.write_all(text.as_bytes())?,
+            }
+        }
+        out.write_all(b"],\"errors\":")?;
+        serde_json::to_writer(&mut *out, &self.errors)?;
+        out.write_all(b"}")
+    }
 }
 
 /// One of the document's results.
@@ -84,7 +101,7 @@ pub enum PrintedResult {
     /// Finished here, from a query process's report.
     Finished(Box<TargetResult>),
     /// Finished by the walker, and checked here to be one JSON value.
-    Printed(Box<RawValue>),
+    Printed(PrintedText),
 }
 
 /// Runs the query against every target. Each failure is that target's error; the others
