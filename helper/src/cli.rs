@@ -27,6 +27,11 @@ still printed, with the failure in \"errors\") or whois found nothing, 2 for a u
 #[derive(Debug, Parser)]
 #[command(name = "nshelper", version, after_help = EXAMPLES)]
 pub struct Cli {
+    /// Print diagnostics on stderr: -v what was opened and joined and how long each step
+    /// took; -vv also every namespace of a walk. stdout stays one JSON document.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
     #[command(subcommand)]
     pub command: Command,
 }

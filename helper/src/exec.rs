@@ -9,9 +9,10 @@ use nshelper_namespaces::{
 };
 
 use crate::cli::ExecArgs;
+use crate::diag;
 use crate::failure::Failure;
 use crate::privileges::{self, Need};
-use crate::query::{netns_target, plan_for_process};
+use crate::query::{joins_text, netns_target, plan_for_process};
 
 /// nshelper itself failed: no such target, not permitted, a bad command line.
 pub const EXIT_EXEC_FAILED: i32 = 125;
@@ -27,8 +28,23 @@ pub fn run(args: &ExecArgs) -> i32 {
         (None, Some(netns)) => netns_target(netns),
         (None, None) => Target::OwnNamespaces,
     };
-    let outcome = prepare(args, &target)
-        .and_then(|(plan, proc, request)| exec_in(plan, &proc, &request).map_err(Refusal::Exec));
+    let outcome = prepare(args, &target).and_then(|(plan, proc, request)| {
+        diag::say(1, || {
+            format!(
+                "{}: opened {}; running {:?} there",
+                crate::describe(&target),
+                joins_text(&plan),
+                request.argv
+            )
+        });
+        let step = diag::step("exec");
+        let status = exec_in(plan, &proc, &request).map_err(Refusal::Exec);
+        step.done(|| match &status {
+            Ok(status) => format!("the command ended with status {status}"),
+            Err(_) => "the command could not be run".to_owned(),
+        });
+        status
+    });
     match outcome {
         Ok(status) => status,
         Err(refusal) => {

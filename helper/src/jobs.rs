@@ -16,9 +16,12 @@ use serde_json::value::RawValue;
 use std::ops::Range;
 use std::rc::Rc;
 
+use crate::describe;
+use crate::diag;
 use crate::failure::Failure;
 use crate::inside::{self, Finishing, InsideReport, KnownNetns, PrintedStop, WalkOutcome, Wanted};
 use crate::privileges;
+use crate::query::joins_text;
 
 pub struct Job {
     pub target: Target,
@@ -107,11 +110,13 @@ pub fn run_all(
     let mut raw: Vec<(usize, Target, Result<Vec<u8>, Failure>)> = Vec::new();
     for (at, job) in forked {
         let wanted = job.wanted;
+        let step = diag::step("fork, join, fork and read");
         let bytes = spawn(job.plan, proc, &keep, |inodes| {
             inside::run(wanted, known, inodes)
         })
         .and_then(|running| running.wait(timeout))
         .map_err(Failure::from);
+        step.done(|| format!("{}: {}", describe(&job.target), read_text(&bytes)));
         raw.push((at, job.target, bytes));
     }
     // Peers are named across every report: the walker can only do that alone.
@@ -143,15 +148,43 @@ pub fn run_all(
         let deadline = timeout
             .saturating_mul(u32::try_from(files.len()).unwrap_or(u32::MAX))
             .saturating_add(Duration::from_secs(1));
-        spawn_walk(&files, proc, &keep, RouteSocket::open, |stops| {
+        for (_, job) in &walked {
+            diag::say(2, || {
+                format!(
+                    "{}: walking into {}",
+                    describe(&job.target),
+                    joins_text(&job.plan)
+                )
+            });
+        }
+        let step = diag::step("walk");
+        let bytes = spawn_walk(&files, proc, &keep, RouteSocket::open, |stops| {
             inside::run_walk(&wanted, finishing, known, timeout, stops)
         })
         .and_then(|running| running.wait(deadline))
-        .map_err(Failure::from)
+        .map_err(Failure::from);
+        step.done(|| {
+            let own = if own_netns_stop {
+                ", then the helper's own to name peers there"
+            } else {
+                ""
+            };
+            format!(
+                "one child joined {} network namespaces in turn{own}: {}",
+                walked.len(),
+                read_text(&bytes)
+            )
+        });
+        bytes
     });
 
     // From here on nothing needs privilege, and everything read came from inside a target.
     let dropped = privileges::drop_all();
+    diag::say(1, || match &dropped {
+        Ok(()) => "gave up every capability before parsing any report".to_owned(),
+        Err(reason) => format!("could not give up capabilities: {reason}"),
+    });
+    let parsing = diag::step("parse reports");
     let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
     for (at, target, bytes) in raw {
         let report = match (&dropped, bytes) {
@@ -240,6 +273,23 @@ pub fn run_all(
             }
         }
     }
+    parsing.done(String::new);
+    for (_, outcome) in &outcomes {
+        if let Some(report) = outcome.report() {
+            diag::say(1, || {
+                let joined: Vec<String> = report
+                    .namespaces
+                    .iter()
+                    .map(|(kind, inode)| format!("{kind}:[{inode}]"))
+                    .collect();
+                format!(
+                    "{}: read inside {}",
+                    describe(&outcome.target),
+                    joined.join(" ")
+                )
+            });
+        }
+    }
     outcomes.sort_by_key(|(at, _)| *at);
     outcomes.into_iter().map(|(_, outcome)| outcome).collect()
 }
@@ -265,4 +315,11 @@ pub fn resolve_peers(outcomes: &mut [Outcome], also: Option<(u64, &[Link])>) {
         })
         .collect();
     inside::name_peers(&mut reports, also);
+}
+
+fn read_text(bytes: &Result<Vec<u8>, Failure>) -> String {
+    match bytes {
+        Ok(bytes) => format!("a report of {} bytes", bytes.len()),
+        Err(failure) => format!("failed: {}", failure.message),
+    }
 }

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod diag;
 mod exec;
 mod failure;
 mod inside;
@@ -24,6 +25,7 @@ use crate::cli::{Cli, Command};
 use crate::failure::{EXIT_OK, EXIT_TARGET_FAILED, EXIT_USAGE};
 
 fn main() {
+    diag::init(0);
     // Recorded now: error messages later say what privilege was missing, and by then the
     // helper has dropped what it had.
     privileges::record_starting_capabilities();
@@ -32,6 +34,14 @@ fn main() {
         Ok(cli) => cli,
         Err(error) => std::process::exit(report_usage_error(error)),
     };
+    diag::init(cli.verbose);
+    diag::say(1, || {
+        format!(
+            "nshelper {}, started with {}",
+            env!("CARGO_PKG_VERSION"),
+            privileges::describe_starting_capabilities()
+        )
+    });
     let code = match cli.command {
         Command::Query(args) => {
             let (results, errors) = query::run(&args);
@@ -178,6 +188,13 @@ impl Printable for nshelper_model::WhoisDocument {}
 impl Printable for serde_json::Value {}
 
 fn print_document(document: &impl Printable, pretty: bool) -> std::io::Result<()> {
+    let step = diag::step("print the document");
+    let printed = write_document(document, pretty);
+    step.done(String::new);
+    printed
+}
+
+fn write_document(document: &impl Printable, pretty: bool) -> std::io::Result<()> {
     // Rust's stdout quietly drops writes to a closed descriptor; a result must not vanish.
     if nix::fcntl::fcntl(std::io::stdout().as_fd(), nix::fcntl::FcntlArg::F_GETFD).is_err() {
         return Err(std::io::Error::other("stdout is closed"));
@@ -192,7 +209,7 @@ fn print_document(document: &impl Printable, pretty: bool) -> std::io::Result<()
     out.flush()
 }
 
-fn describe(target: &Target) -> String {
+pub(crate) fn describe(target: &Target) -> String {
     match target {
         Target::Pid { pid } => format!("pid {pid}"),
         Target::Netns {

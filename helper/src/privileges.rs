@@ -24,6 +24,29 @@ pub fn record_starting_capabilities() {
     starting_capabilities();
 }
 
+/// The starting capabilities that matter to nshelper, for diagnostics.
+pub fn describe_starting_capabilities() -> String {
+    let held = starting_capabilities();
+    let wanted = [
+        Capability::CAP_SYS_ADMIN,
+        Capability::CAP_SYS_PTRACE,
+        Capability::CAP_SYS_CHROOT,
+    ];
+    let mut names: Vec<String> = wanted
+        .iter()
+        .filter(|capability| held.contains(capability))
+        .map(|capability| capability.to_string())
+        .collect();
+    if names.is_empty() {
+        return "none of CAP_SYS_ADMIN, CAP_SYS_PTRACE, CAP_SYS_CHROOT".to_owned();
+    }
+    let others = held.len().saturating_sub(names.len());
+    if others > 0 {
+        names.push(format!("{others} other capabilities"));
+    }
+    names.join(", ")
+}
+
 /// Whether the helper could enter other processes' namespaces in the usual way when it
 /// started.
 pub fn can_enter_namespaces() -> bool {

@@ -13,6 +13,8 @@ use nshelper_namespaces::{
 };
 
 use crate::cli::{QueryArgs, QueryKind};
+use crate::describe;
+use crate::diag;
 use crate::failure::Failure;
 use crate::inside::{has_peer_in, KnownNetns, Wanted};
 use crate::jobs::{self, Answer, Job, Outcome, PrintedText};
@@ -135,11 +137,16 @@ pub fn run(args: &QueryArgs) -> (Vec<PrintedResult>, Vec<TargetError>) {
     }
     for target in targets_of(args) {
         match plan_for(&proc, &target, args) {
-            Ok(plan) => jobs.push(Job {
-                target,
-                plan,
-                wanted,
-            }),
+            Ok(plan) => {
+                diag::say(1, || {
+                    format!("{}: opened {}", describe(&target), joins_text(&plan))
+                });
+                jobs.push(Job {
+                    target,
+                    plan,
+                    wanted,
+                });
+            }
             Err(failure) => errors.push(failure.for_target(target)),
         }
     }
@@ -263,11 +270,25 @@ pub fn discovered_jobs(
     if !proc.is_of_own_pid_namespace() {
         return Err(NsError::ForeignProc.into());
     }
+    let discovery = diag::step("discover network namespaces");
     let found = discover_network_namespaces(proc)?;
+    discovery.done(|| format!("{} found", found.len()));
     let mut jobs = Vec::with_capacity(found.len());
     let mut errors = Vec::new();
     for netns in found {
         let target = Target::Discovered(identity_of(&netns));
+        diag::say(2, || {
+            let identity = identity_of(&netns);
+            format!(
+                "net:[{}]: names {:?}, paths {:?}, pids {:?}, threads {:?}, fds {}",
+                identity.netns,
+                identity.names,
+                identity.paths,
+                identity.pids,
+                identity.threads,
+                identity.fds.len()
+            )
+        });
         match netns.join_plan() {
             Ok(plan) => jobs.push(Job {
                 target,
@@ -330,4 +351,17 @@ pub fn known_namespaces(proc: &ProcRoot, jobs: &[Job]) -> (Vec<KnownNetns>, Opti
         }
     }
     (known, own_inode)
+}
+
+/// The namespaces a plan joins, as `net:[inode] pid:[inode]`, or that it joins none.
+pub fn joins_text(plan: &JoinPlan) -> String {
+    let joins = plan.joins();
+    if joins.is_empty() {
+        return "nothing to join (the helper's own namespaces)".to_owned();
+    }
+    joins
+        .iter()
+        .map(|(kind, inode)| format!("{}:[{inode}]", kind.name()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

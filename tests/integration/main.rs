@@ -14,3 +14,4 @@ mod rootless;
 mod scale;
 mod schema;
 mod util;
+mod verbose;

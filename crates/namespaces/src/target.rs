@@ -280,6 +280,20 @@ impl JoinPlan {
     pub fn reported(&self) -> &[NsType] {
         &self.reported
     }
+
+    /// The namespaces the plan joins, in order, each with its file's inode (0 when fstat
+    /// fails): for diagnostics.
+    pub fn joins(&self) -> Vec<(NsType, u64)> {
+        self.joins
+            .iter()
+            .map(|opened| {
+                (
+                    opened.kind,
+                    fstat(opened.file.as_fd()).map_or(0, |st| st.st_ino),
+                )
+            })
+            .collect()
+    }
 }
 
 /// Opens a file that should be a namespace without side effects: a FIFO or a device named
