@@ -6,6 +6,7 @@ use nshelper_namespaces::NsType;
 const EXAMPLES: &str = "\
 Examples:
   sudo nshelper query links --pid 4242        every interface of the container whose process is 4242
+  sudo nshelper query --pid 4242 -o table     the same, as aligned columns like ip -br link
   sudo nshelper query veths --pid 4242        its veths, each with its peer
   sudo nshelper query all --netns red --pretty
   sudo nshelper query addrs --all             the addresses of every network namespace on the host
@@ -97,9 +98,23 @@ pub enum QueryKind {
     All,
 }
 
+/// How the findings are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// One JSON document: the contract that programs parse.
+    Json,
+    /// Aligned columns per namespace, as `ip -br` and lsns print them, for people.
+    Table,
+}
+
 #[derive(Debug, Args)]
 pub struct CommonArgs {
-    /// Indent the JSON output.
+    /// Print one JSON document (for programs), or aligned columns (for people).
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT",
+          default_value_t = OutputFormat::Json)]
+    pub output: OutputFormat,
+
+    /// Indent the JSON output (not with -o table).
     #[arg(long)]
     pub pretty: bool,
 

@@ -1,4 +1,5 @@
-//! nshelper: looks inside Linux namespaces and reports what it finds as JSON.
+//! nshelper: looks inside Linux namespaces and reports what it finds as JSON, or as tables
+//! for people.
 
 #![forbid(unsafe_code)]
 
@@ -12,16 +13,17 @@ mod list;
 mod privileges;
 mod query;
 mod schema;
+mod table;
 mod whois;
 
 use std::io::Write;
 use std::os::fd::AsFd;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use nshelper_model::{Target, TargetError};
 use serde::Serialize;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, CommonArgs, OutputFormat};
 use crate::failure::{EXIT_OK, EXIT_TARGET_FAILED, EXIT_USAGE};
 
 fn main() {
@@ -42,19 +44,32 @@ fn main() {
             privileges::describe_starting_capabilities()
         )
     });
+    if let Some(error) = conflicting_options(&cli) {
+        std::process::exit(report_usage_error(error));
+    }
     let code = match cli.command {
         Command::Query(args) => {
             let (results, errors) = query::run(&args);
-            finish(
-                &query::PrintedDocument::new(results, errors.clone()),
-                &errors,
-                false,
-                args.common.pretty,
-            )
+            finish(&errors, false, || match args.common.output {
+                OutputFormat::Json => print_document(
+                    &query::PrintedDocument::new(results, errors.clone()),
+                    args.common.pretty,
+                ),
+                OutputFormat::Table => {
+                    let results = results
+                        .into_iter()
+                        .map(query::PrintedResult::into_finished)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(std::io::Error::other)?;
+                    print_text(&table::query(&results, args.what))
+                }
+            })
         }
         Command::List(args) => {
             let document = list::run(&args);
-            finish(&document, &document.errors, false, args.pretty)
+            finish(&document.errors, false, || {
+                print_output(&document, &args, |d| table::list(&d.namespaces))
+            })
         }
         Command::Exec(args) => exec::run(&args),
         Command::Schema(args) => {
@@ -72,15 +87,29 @@ fn main() {
             if document.matches.is_empty() {
                 eprintln!("nshelper: whois {}: no match", one_line(&args.query));
             }
-            finish(
-                &document,
-                &document.errors,
-                document.matches.is_empty(),
-                args.common.pretty,
-            )
+            finish(&document.errors, document.matches.is_empty(), || {
+                print_output(&document, &args.common, |d| table::whois(&d.matches))
+            })
         }
     };
     std::process::exit(code);
+}
+
+/// `--pretty` indents JSON, and `-o table` prints none: saying so beats ignoring an option
+/// that the caller expected to do something.
+fn conflicting_options(cli: &Cli) -> Option<clap::Error> {
+    let common = match &cli.command {
+        Command::Query(args) => &args.common,
+        Command::List(args) => args,
+        Command::Whois(args) => &args.common,
+        Command::Exec(_) | Command::Schema(_) => return None,
+    };
+    (common.pretty && common.output == OutputFormat::Table).then(|| {
+        Cli::command().error(
+            clap::error::ErrorKind::ArgumentConflict,
+            "the argument '--pretty' cannot be used with '--output table': --pretty indents JSON",
+        )
+    })
 }
 
 /// `--all` keeps two descriptors open per namespace (the one it joins and the one it offers
@@ -95,8 +124,12 @@ fn raise_descriptor_limit() {
     }
 }
 
-/// Prints one line on stderr for each error, then the document; returns the exit status.
-fn finish(document: &impl Printable, errors: &[TargetError], failed: bool, pretty: bool) -> i32 {
+/// Prints one line on stderr for each error, then the output; returns the exit status.
+fn finish(
+    errors: &[TargetError],
+    failed: bool,
+    print: impl FnOnce() -> std::io::Result<()>,
+) -> i32 {
     for error in errors {
         let line = format!(
             "{}: {}: {}",
@@ -106,14 +139,26 @@ fn finish(document: &impl Printable, errors: &[TargetError], failed: bool, prett
         );
         eprintln!("nshelper: {}", one_line(&line));
     }
-    if let Err(e) = print_document(document, pretty) {
-        eprintln!("nshelper: cannot write the JSON document: {e}");
+    if let Err(e) = print() {
+        eprintln!("nshelper: cannot write the output: {e}");
         return EXIT_TARGET_FAILED;
     }
     if failed || !errors.is_empty() {
         EXIT_TARGET_FAILED
     } else {
         EXIT_OK
+    }
+}
+
+/// The document as JSON, or as the table `table` makes of it, as `-o` asks.
+fn print_output<D: Printable>(
+    document: &D,
+    common: &CommonArgs,
+    table: impl FnOnce(&D) -> String,
+) -> std::io::Result<()> {
+    match common.output {
+        OutputFormat::Json => print_document(document, common.pretty),
+        OutputFormat::Table => print_text(&table(document)),
     }
 }
 
@@ -189,23 +234,31 @@ impl Printable for serde_json::Value {}
 
 fn print_document(document: &impl Printable, pretty: bool) -> std::io::Result<()> {
     let step = diag::step("print the document");
-    let printed = write_document(document, pretty);
+    let printed = write_stdout(|out| {
+        if pretty {
+            serde_json::to_writer_pretty(&mut *out, document)?;
+        } else {
+            document.write_compact(&mut *out)?;
+        }
+        out.write_all(b"\n")
+    });
     step.done(String::new);
     printed
 }
 
-fn write_document(document: &impl Printable, pretty: bool) -> std::io::Result<()> {
+fn print_text(text: &str) -> std::io::Result<()> {
+    write_stdout(|out| out.write_all(text.as_bytes()))
+}
+
+fn write_stdout(
+    write: impl FnOnce(&mut std::io::BufWriter<std::io::StdoutLock<'static>>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     // Rust's stdout quietly drops writes to a closed descriptor; a result must not vanish.
     if nix::fcntl::fcntl(std::io::stdout().as_fd(), nix::fcntl::FcntlArg::F_GETFD).is_err() {
         return Err(std::io::Error::other("stdout is closed"));
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    if pretty {
-        serde_json::to_writer_pretty(&mut out, document)?;
-    } else {
-        document.write_compact(&mut out)?;
-    }
-    out.write_all(b"\n")?;
+    write(&mut out)?;
     out.flush()
 }
 

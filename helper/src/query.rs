@@ -12,7 +12,7 @@ use nshelper_namespaces::{
     DEFAULT_PROCESS_NAMESPACES,
 };
 
-use crate::cli::{QueryArgs, QueryKind};
+use crate::cli::{OutputFormat, QueryArgs, QueryKind};
 use crate::describe;
 use crate::diag;
 use crate::failure::Failure;
@@ -47,10 +47,13 @@ pub fn netns_target(netns: &str) -> Target {
     }
 }
 
-fn wanted(what: QueryKind, stats: bool) -> Wanted {
+fn wanted(what: QueryKind, stats: bool, table: bool) -> Wanted {
     let all = what == QueryKind::All;
     Wanted {
-        links: matches!(what, QueryKind::Links | QueryKind::Veths) || all,
+        // A table of addresses shows every link with its state, as `ip -br addr` does.
+        links: matches!(what, QueryKind::Links | QueryKind::Veths)
+            || all
+            || (table && what == QueryKind::Addrs),
         addrs: what == QueryKind::Addrs || all,
         routes: what == QueryKind::Routes || all,
         neighbors: what == QueryKind::Neighbors || all,
@@ -106,6 +109,16 @@ pub enum PrintedResult {
     Printed(PrintedText),
 }
 
+impl PrintedResult {
+    /// The result as the model's type; one that the walker finished is parsed back.
+    pub fn into_finished(self) -> Result<TargetResult, serde_json::Error> {
+        match self {
+            PrintedResult::Finished(result) => Ok(*result),
+            PrintedResult::Printed(text) => serde_json::from_slice(text.as_bytes()),
+        }
+    }
+}
+
 /// Runs the query against every target. Each failure is that target's error; the others
 /// still answer.
 pub fn run(args: &QueryArgs) -> (Vec<PrintedResult>, Vec<TargetError>) {
@@ -122,9 +135,10 @@ pub fn run(args: &QueryArgs) -> (Vec<PrintedResult>, Vec<TargetError>) {
         }
     };
     let mut jobs = Vec::new();
+    let table = args.common.output == OutputFormat::Table;
     let wanted = Wanted {
         veths_only: args.what == QueryKind::Veths,
-        ..wanted(args.what, args.stats)
+        ..wanted(args.what, args.stats, table)
     };
     if args.all {
         match discovered_jobs(&proc, wanted) {
@@ -151,8 +165,8 @@ pub fn run(args: &QueryArgs) -> (Vec<PrintedResult>, Vec<TargetError>) {
         }
     }
     let (known, own_inode) = known_namespaces(&proc, &jobs);
-    // Indented output re-reads every result, so the walker need not finish them.
-    let printed = !args.common.pretty;
+    // Indented JSON and tables re-read every result, so the walker need not finish them.
+    let printed = !args.common.pretty && !table;
     let mut outcomes = jobs::run_all(&proc, jobs, &known, args.common.timeout, printed);
     // Peers in the helper's own namespace are named from its own links, read here, without
     // privilege, when no target was that namespace.

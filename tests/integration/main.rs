@@ -13,5 +13,6 @@ mod project;
 mod rootless;
 mod scale;
 mod schema;
+mod table;
 mod util;
 mod verbose;
