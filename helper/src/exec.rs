@@ -3,14 +3,14 @@
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 
-use nshelper_model::Target;
+use nshelper_model::{ErrorKind, Target};
 use nshelper_namespaces::{
     exec_in, ExecError, ExecRequest, JoinPlan, MountSetup, ProcRoot, DEFAULT_PROCESS_NAMESPACES,
 };
 
 use crate::cli::ExecArgs;
 use crate::diag;
-use crate::failure::Failure;
+use crate::failure::{usual_hint, Failure};
 use crate::privileges::{self, Need};
 use crate::query::{joins_text, netns_target, plan_for_process};
 
@@ -49,17 +49,34 @@ pub fn run(args: &ExecArgs) -> i32 {
         Ok(status) => status,
         Err(refusal) => {
             let (code, line) = match refusal {
-                Refusal::Exec(error @ ExecError::NotFound { .. }) => {
-                    (EXIT_NOT_FOUND, error.to_string())
-                }
-                Refusal::Exec(error @ ExecError::CannotExecute { .. }) => {
-                    (EXIT_CANNOT_EXECUTE, error.to_string())
-                }
+                Refusal::Exec(error @ ExecError::NotFound { .. }) => (
+                    EXIT_NOT_FOUND,
+                    format!(
+                        "{error}; check that it is installed inside the target, or give its \
+                         full path there"
+                    ),
+                ),
+                Refusal::Exec(error @ ExecError::CannotExecute { .. }) => (
+                    EXIT_CANNOT_EXECUTE,
+                    format!(
+                        "{error}; check inside the target that it is a program for this machine, \
+                         executable, and not on a noexec mount"
+                    ),
+                ),
                 Refusal::Exec(ExecError::Namespaces(e)) => {
                     (EXIT_EXEC_FAILED, describe(Failure::from(e), &target))
                 }
-                Refusal::Exec(other) => (EXIT_EXEC_FAILED, other.to_string()),
+                Refusal::Exec(other) => (
+                    EXIT_EXEC_FAILED,
+                    format!("{other}; {}", usual_hint(ErrorKind::ChildFailed, &target)),
+                ),
                 Refusal::Target(failure) => (EXIT_EXEC_FAILED, describe(failure, &target)),
+                Refusal::NulInArgument => (
+                    EXIT_EXEC_FAILED,
+                    "an argument holds a NUL byte, which no command can receive; remove it \
+                     from the command line"
+                        .to_owned(),
+                ),
             };
             eprintln!("nshelper: exec: {}", crate::one_line(&line));
             code
@@ -72,6 +89,7 @@ enum Refusal {
     Exec(ExecError),
     /// The target was refused before anything was forked.
     Target(Failure),
+    NulInArgument,
 }
 
 fn describe(failure: Failure, target: &Target) -> String {
@@ -104,12 +122,7 @@ fn prepare(args: &ExecArgs, target: &Target) -> Result<Prepared, Refusal> {
         .iter()
         .map(|arg| CString::new(arg.as_bytes()))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| {
-            Refusal::Exec(ExecError::Setup {
-                step: "pass an argument holding a NUL byte",
-                errno: nix::errno::Errno::EINVAL,
-            })
-        })?;
+        .map_err(|_| Refusal::NulInArgument)?;
     let env = args.clear_env.then(Vec::new);
     Ok((plan, proc, ExecRequest { argv, env, mounts }))
 }

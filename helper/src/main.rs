@@ -77,7 +77,7 @@ fn main() {
             match print_document(&schema, true) {
                 Ok(()) => EXIT_OK,
                 Err(e) => {
-                    eprintln!("nshelper: cannot write the schema: {e}");
+                    eprintln!("nshelper: cannot write the schema: {e}; {STDOUT_HINT}");
                     EXIT_TARGET_FAILED
                 }
             }
@@ -85,7 +85,12 @@ fn main() {
         Command::Whois(args) => {
             let document = whois::run(&args);
             if document.matches.is_empty() {
-                eprintln!("nshelper: whois {}: no match", one_line(&args.query));
+                eprintln!(
+                    "nshelper: whois {}: no interface, ifindex, MAC or address matches in any \
+                     network namespace; check the spelling, or see every address with \
+                     'nshelper query addrs --all -o table'",
+                    one_line(&args.query)
+                );
             }
             finish(&document.errors, document.matches.is_empty(), || {
                 print_output(&document, &args.common, |d| table::whois(&d.matches))
@@ -124,6 +129,9 @@ fn raise_descriptor_limit() {
     }
 }
 
+/// What to do when stdout cannot be written.
+const STDOUT_HINT: &str = "check that stdout is open and that what reads it reads to the end";
+
 /// Prints one line on stderr for each error, then the output; returns the exit status.
 fn finish(
     errors: &[TargetError],
@@ -140,7 +148,7 @@ fn finish(
         eprintln!("nshelper: {}", one_line(&line));
     }
     if let Err(e) = print() {
-        eprintln!("nshelper: cannot write the output: {e}");
+        eprintln!("nshelper: cannot write the output: {e}; {STDOUT_HINT}");
         return EXIT_TARGET_FAILED;
     }
     if failed || !errors.is_empty() {
@@ -195,9 +203,27 @@ fn report_usage_error(error: clap::Error) -> i32 {
                 .collect();
             let line = paragraph.join(" ");
             let line = line.strip_prefix("error: ").unwrap_or(&line);
-            eprintln!("nshelper: {} (see 'nshelper --help')", one_line(line));
+            eprintln!(
+                "nshelper: {}; run '{} --help' for the options and examples",
+                one_line(line),
+                command_line_name()
+            );
             usage_status
         }
+    }
+}
+
+/// `nshelper SUBCOMMAND` when the command line names one, else `nshelper`: whose `--help`
+/// a usage error points to.
+fn command_line_name() -> String {
+    let first = std::env::args().nth(1).unwrap_or_default();
+    if Cli::command()
+        .get_subcommands()
+        .any(|sub| sub.get_name() == first)
+    {
+        format!("nshelper {first}")
+    } else {
+        "nshelper".to_owned()
     }
 }
 

@@ -108,11 +108,9 @@ pub fn require(needs: &[Need]) -> Result<(), Failure> {
     }
     Err(Failure::new(
         ErrorKind::PermissionDenied,
-        format!(
-            "nshelper needs root here: it lacks {}; run it as root, for example with sudo",
-            missing.join(", ")
-        ),
-    ))
+        format!("nshelper needs root here: it lacks {}", missing.join(", ")),
+    )
+    .with_hint("run it as root, for example with sudo"))
 }
 
 /// Gives up every capability for good: nothing this process does afterwards, nor anything it

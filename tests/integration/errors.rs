@@ -50,6 +50,110 @@ fn usage_errors_exit_2_with_one_line_and_no_document() {
             "{args:?}: {:?}",
             run.stderr
         );
+        assert_next_step(&run.stderr, "--help' for the options and examples");
+    }
+}
+
+/// Asserts that every line of `stderr` ends with what to do next: a last clause, after
+/// `; `, that opens with something to do, and that one of them holds `expected`.
+fn assert_next_step(stderr: &str, expected: &str) {
+    const VERBS: [&str; 9] = [
+        "check", "give", "run", "try", "mount", "query", "report", "remove", "see",
+    ];
+    assert!(!stderr.is_empty(), "nothing on stderr");
+    for line in stderr.lines() {
+        assert!(line.starts_with("nshelper: "), "{line}");
+        let (_, hint) = line
+            .rsplit_once("; ")
+            .unwrap_or_else(|| panic!("no next step in {line:?}"));
+        assert!(
+            VERBS
+                .iter()
+                .any(|verb| hint.strip_prefix(verb).is_some_and(|r| r.starts_with(' '))),
+            "the last clause of {line:?} says nothing to do"
+        );
+    }
+    assert!(stderr.contains(expected), "{expected:?} not in {stderr:?}");
+}
+
+#[test]
+fn every_error_says_what_to_do_next() {
+    if !require_root("every_error_says_what_to_do_next") {
+        return;
+    }
+    let world = World::run(
+        "next-steps",
+        r#"
+        ip netns add red
+        P=$(start_container)
+        run_nshelper usage query --pid abc
+        run_nshelper usage-exec exec --pid abc -- true
+        run_nshelper conflict list -o table --pretty
+        run_nshelper nopid query --pid 2147483000
+        run_nshelper nopid-table query --pid 2147483000 -o table
+        run_nshelper pid0 query --pid 0
+        run_nshelper noname query --netns nosuch
+        run_nshelper nopath query --netns /run/nosuch/net
+        run_nshelper notns query --netns /etc/hostname
+        run_nshelper wrongtype query --netns /proc/self/ns/uts
+        run_nshelper dotdot query --netns ../netns/red
+        run_nshelper whois-none whois no-such-interface
+        run_nshelper exec-gone exec --pid 2147483000 -- true
+        run_nshelper exec-missing exec --pid "$P" -- no-such-command
+        echo data >/run/not-executable && chmod 644 /run/not-executable
+        run_nshelper exec-noexec exec --pid "$P" -- /run/not-executable
+        NSHELPER_REAL=$NSHELPER
+        nobody() {
+          local name=$1; shift
+          NSHELPER=setpriv run_nshelper "$name" --reuid 65534 --regid 65534 --clear-groups             --inh-caps=-all --bounding-set=-all "$NSHELPER_REAL" "$@"
+        }
+        nobody denied query --pid "$P"
+        nobody denied-netns query --netns red
+        nobody denied-list list -o table
+        nobody denied-exec exec --pid "$P" -- true
+        # Root of a user namespace of its own: allowed to try, refused by the kernel.
+        NSHELPER=unshare run_nshelper refused --user --map-root-user --net "$NSHELPER_REAL" query --netns /run/netns/red
+        NSHELPER=strace run_nshelper slow -f -qq -o /dev/null -e trace=recvfrom           -e inject=recvfrom:delay_enter=3000000 "$NSHELPER_REAL" query --timeout 0.5
+        "#,
+    );
+    for (name, status, expected) in [
+        ("usage", 2, "run 'nshelper query --help'"),
+        ("usage-exec", 125, "run 'nshelper exec --help'"),
+        ("conflict", 2, "run 'nshelper list --help'"),
+        ("nopid", 1, "check the pid with ps"),
+        ("nopid-table", 1, "check the pid with ps"),
+        ("pid0", 1, "give the pid of a process inside the container"),
+        ("noname", 1, "check the name with ip netns list"),
+        ("nopath", 1, "check the path"),
+        ("notns", 1, "give a network namespace file"),
+        ("wrongtype", 1, "/proc/PID/ns/net"),
+        ("dotdot", 1, "without '..'"),
+        ("whois-none", 1, "check the spelling"),
+        ("exec-gone", 125, "check the pid with ps"),
+        (
+            "exec-missing",
+            127,
+            "check that it is installed inside the target",
+        ),
+        ("exec-noexec", 126, "check inside the target"),
+        ("denied", 1, "run it as root, for example with sudo"),
+        ("denied-netns", 1, "run it as root, for example with sudo"),
+        ("denied-list", 1, "run it as root, for example with sudo"),
+        ("denied-exec", 125, "run it as root, for example with sudo"),
+        ("refused", 1, "run nshelper as root of the host"),
+        ("slow", 1, "try a longer --timeout"),
+    ] {
+        let run = world.nshelper_run(name);
+        // strace's own complaints are not nshelper's.
+        let stderr: String = run
+            .stderr
+            .lines()
+            .filter(|line| !line.starts_with("strace: "))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        assert_eq!(run.status, status, "{name}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{name}: {stderr}");
+        assert_next_step(&stderr, expected);
     }
 }
 

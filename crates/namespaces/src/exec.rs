@@ -350,7 +350,7 @@ fn netns_exec_mounts(name: Option<&str>) -> Result<(), (u8, Errno)> {
         mount::<str, str, str, str>(Some(source), "/sys", Some("sysfs"), MsFlags::empty(), None)
     {
         eprintln!(
-            "nshelper: warning: cannot mount a /sys of this network namespace ({errno}); /sys shows the one of the namespace nshelper came from"
+            "nshelper: warning: cannot mount a /sys of this network namespace ({errno}), so /sys shows the one of the namespace nshelper came from; use ip or /proc/net for this namespace's devices"
         );
     }
     if let Some(name) = name {
@@ -372,8 +372,10 @@ fn bind_etc(name: &str) {
             mount::<Path, Path, str, str>(Some(&from), &to, None, MsFlags::MS_BIND, None)
         {
             eprintln!(
-                "nshelper: warning: cannot bind {} over {}: {errno}",
+                "nshelper: warning: cannot bind {} over {}: {errno}; check that {} exists and is \
+                 the same kind of file, as ip netns exec binds only over what exists",
                 from.display(),
+                to.display(),
                 to.display()
             );
         }
