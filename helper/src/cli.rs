@@ -7,18 +7,38 @@ const EXAMPLES: &str = "\
 Examples:
   sudo nshelper query links --pid 4242        every interface of the container whose process is 4242
   sudo nshelper query --pid 4242 -o table     the same, as aligned columns like ip -br link
+  sudo nshelper list -o table                 every network namespace, one line each, as lsns lists them
+  sudo nshelper whois veth1a2b3c              which container is at the other end of a host veth
+  sudo nshelper exec --pid 4242 -- ip -br addr
+  nshelper query                              the helper's own namespaces; needs no privilege
+  nshelper schema query                       the JSON Schema of the document query prints
+
+`nshelper COMMAND --help` has more examples of each command. JSON is the default, for
+programs; -o table prints aligned columns for people.
+
+Exit status: 0 when every target answered, 1 when any target failed (what did answer is
+still printed, the failure on stderr and in \"errors\") or whois found nothing, 2 for a
+usage error.";
+
+const QUERY_HELP: &str = "\
+Examples:
+  sudo nshelper query links --pid 4242        every interface of the container whose process is 4242
+  sudo nshelper query --pid 4242 -o table     the same, as aligned columns like ip -br link
   sudo nshelper query veths --pid 4242        its veths, each with its peer
   sudo nshelper query all --netns red --pretty
-  sudo nshelper query addrs --all             the addresses of every network namespace on the host
+  sudo nshelper query addrs --all -o table    the addresses of every network namespace, like ip -br addr
+  sudo nshelper query routes --netns red -o table
   sudo nshelper query --netns /proc/4242/ns/net --stats
   sudo nshelper query --pid 4242 --ns net,pid,mnt,uts
-  sudo nshelper list                          every network namespace, with names, mounts and processes
-  sudo nshelper whois veth1a2b3c              which container is at the other end of a host veth
-  sudo nshelper whois 10.0.3.7                which namespace holds an address
   nshelper query                              the helper's own namespaces; needs no privilege
 
-Exit status: 0 when every target answered, 1 when any target failed (the JSON document is
-still printed, with the failure in \"errors\") or whois found nothing, 2 for a usage error.";
+JSON is the default, for programs. -o table prints aligned columns for people: a line
+naming each namespace (== pid 4242 (net:[4026532290] ...) ==), then a row per link,
+address, route or neighbour, as ip -br prints them. --pretty indents the JSON, and is
+refused with -o table. Errors go to stderr, one line each, in either format.
+
+Exit status: 0 when every target answered, 1 when any target failed (what did answer is
+still printed, the failure on stderr and in \"errors\"), 2 for a usage error.";
 
 /// Looks inside Linux namespaces and reports what it finds as JSON.
 ///
@@ -39,12 +59,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Query targets' namespaces and print one JSON document.
-    #[command(after_help = EXAMPLES)]
+    /// Query targets' namespaces and print one JSON document, or tables with -o table.
+    #[command(after_help = QUERY_HELP)]
     Query(QueryArgs),
     /// List every network namespace of the host.
+    #[command(after_help = LIST_HELP)]
     List(CommonArgs),
     /// Find the namespace, link and peer behind an interface name, ifindex, MAC or IP address.
+    #[command(after_help = WHOIS_HELP)]
     Whois(WhoisArgs),
     /// Run a command inside a target's namespaces, in place of nsenter and ip netns exec.
     #[command(after_help = EXEC_HELP)]
@@ -53,6 +75,34 @@ pub enum Command {
     #[command(after_help = SCHEMA_HELP)]
     Schema(SchemaArgs),
 }
+
+const LIST_HELP: &str = "\
+Examples:
+  sudo nshelper list                  every network namespace, with nsid, names, mounts and processes
+  sudo nshelper list -o table         one line per namespace: NETNS, NSID, NPROCS, PID, NAMES, PATHS, COMMAND
+  sudo nshelper list --pretty | jq '.namespaces[] | select(.names != [])'
+
+Every network namespace of the host, found as query --all finds them: those of processes
+and of single threads, the named ones in /run/netns, nsfs bind mounts, and those held open
+only by a file descriptor. Each is listed once, with its cookie, its nsid as seen from
+nshelper's own namespace, and its processes; lsns misses those held only by a bind mount,
+a descriptor or a single thread.
+
+Exit status: 0 when every namespace was read, 1 when one failed (still listed, with the
+failure in \"errors\"), 2 for a usage error.";
+
+const WHOIS_HELP: &str = "\
+Examples:
+  sudo nshelper whois veth1a2b3c      which container is at the other end of a host veth
+  sudo nshelper whois 10.0.3.7        which namespace holds an address (a prefix length is ignored)
+  sudo nshelper whois 9a:22:71:d3:5e:dc -o table
+  sudo nshelper whois 7               the link with ifindex 7 in nshelper's own namespace
+
+An interface name or altname always matches; a query that looks like an ifindex, a MAC
+or an IP address matches that too. Every network namespace of the host is searched.
+
+Exit status: 0 when something matched, 1 when nothing did or a namespace could not be
+read, 2 for a usage error.";
 
 const SCHEMA_HELP: &str = "\
 Examples:

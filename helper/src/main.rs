@@ -299,3 +299,71 @@ pub(crate) fn describe(target: &Target) -> String {
         Target::Discovered(identity) => format!("netns {}", identity.netns),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use crate::cli::Cli;
+
+    /// The command lines of the `Examples:` section of `command`'s help: each line up to its
+    /// description (two spaces on) or a pipe or redirection, without `sudo`.
+    fn examples(command: &mut clap::Command) -> Vec<String> {
+        let help = command.render_long_help().to_string();
+        let (_, section) = help
+            .split_once("\nExamples:\n")
+            .unwrap_or_else(|| panic!("no Examples: in the help of {}", command.get_name()));
+        section
+            .lines()
+            .take_while(|line| !line.is_empty())
+            .map(|line| {
+                let line = line.trim_start();
+                let command = line.split("  ").next().unwrap_or(line);
+                let command = command.split(['|', '>']).next().unwrap_or(command).trim();
+                command.strip_prefix("sudo ").unwrap_or(command).to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_command_has_examples_that_parse() {
+        let mut top = Cli::command();
+        top.build();
+        let names: Vec<String> = top
+            .get_subcommands()
+            .map(|sub| sub.get_name().to_owned())
+            .filter(|name| name != "help")
+            .collect();
+        assert!(names.len() >= 5, "{names:?}");
+        let mut seen = Vec::new();
+        for example in examples(&mut top) {
+            seen.push(example.split(' ').nth(1).unwrap_or_default().to_owned());
+        }
+        for name in &names {
+            assert!(
+                seen.contains(name),
+                "nshelper --help shows no {name} example"
+            );
+            let sub = top.find_subcommand_mut(name).unwrap();
+            let lines = examples(sub);
+            assert!(!lines.is_empty(), "no examples for {name}");
+            for line in lines {
+                assert!(
+                    line.starts_with(&format!("nshelper {name}")),
+                    "an example of {name} that runs something else: {line}"
+                );
+            }
+        }
+        // Every example is a command line nshelper accepts.
+        let mut all = examples(&mut top);
+        for name in &names {
+            all.extend(examples(top.find_subcommand_mut(name).unwrap()));
+        }
+        for example in all {
+            let words = example.split_whitespace();
+            if let Err(error) = Cli::try_parse_from(words) {
+                panic!("{example}: {error}");
+            }
+        }
+    }
+}
