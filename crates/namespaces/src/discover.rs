@@ -132,6 +132,7 @@ pub fn discover_network_namespaces(proc: &ProcRoot) -> Result<Vec<FoundNetns>, N
         proc,
         nsfs_dev: own.st_dev,
         index: HashMap::new(),
+        mounted_at: HashMap::new(),
         found: Vec::new(),
         kept_fds: HashSet::new(),
     };
@@ -198,6 +199,8 @@ struct Scan<'a> {
     /// The device of nsfs, where every namespace file lives.
     nsfs_dev: u64,
     index: HashMap<Key, usize>,
+    /// The namespace visible at each mount point found in the mount table.
+    mounted_at: HashMap<PathBuf, usize>,
     found: Vec<FoundNetns>,
     /// Our own descriptors of the namespaces found, not to be reported as holders.
     kept_fds: HashSet<RawFd>,
@@ -218,6 +221,7 @@ impl Scan<'_> {
                 self.found[index]
                     .paths
                     .push(path.to_string_lossy().into_owned());
+                self.mounted_at.insert(path, index);
             }
         }
         Ok(())
@@ -232,7 +236,15 @@ impl Scan<'_> {
         };
         for entry in entries.flatten() {
             let name = entry.file_name();
-            if let Some(index) = self.by_path(&Path::new(NETNS_RUN_DIR).join(&name))? {
+            let path = Path::new(NETNS_RUN_DIR).join(&name);
+            // A name is almost always a mount point just opened for the mount table: what
+            // is visible there is known, and opening it again per name cost three system
+            // calls each, a thousand times over for a thousand names.
+            let found = match self.mounted_at.get(&path) {
+                Some(&index) => Some(index),
+                None => self.by_path(&path)?,
+            };
+            if let Some(index) = found {
                 self.found[index]
                     .names
                     .push(name.to_string_lossy().into_owned());
