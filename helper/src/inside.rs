@@ -2,7 +2,7 @@
 //! its netlink socket exists. Its report crosses the pipe as JSON; only the parent turns it
 //! into the contract's shapes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -478,13 +478,16 @@ fn map_walk_nsids(
 
 /// The nsids the report's links name, which must be mapped to namespaces.
 fn nsids_to_map(report: &InsideReport) -> Vec<i32> {
+    // A host's report names thousands of nsids for thousands of veths: a set, not a scan
+    // per link, or the walk grows with the square of the namespaces.
+    let mapped: HashSet<i32> = report.nsids.iter().map(|(nsid, _)| *nsid).collect();
     let mut nsids: Vec<i32> = report
         .contents
         .links
         .iter()
         .flatten()
         .filter_map(|link| link.link_netnsid)
-        .filter(|nsid| !report.nsids.iter().any(|(mapped, _)| mapped == nsid))
+        .filter(|nsid| !mapped.contains(nsid))
         .collect();
     nsids.sort_unstable();
     nsids.dedup();

@@ -337,9 +337,12 @@ pub fn net_inode(fd: Option<BorrowedFd<'_>>) -> Option<u64> {
 /// Every network namespace the call can see, the helper's own first, each once.
 pub fn known_namespaces(proc: &ProcRoot, jobs: &[Job]) -> (Vec<KnownNetns>, Option<u64>) {
     let mut known: Vec<KnownNetns> = Vec::new();
+    // A set, not a scan of `known` per job: --all has thousands of jobs.
+    let mut seen = std::collections::HashSet::new();
     let own = proc.open_own_namespace(NsType::Net).ok();
     let own_inode = net_inode(own.as_ref().map(|fd| fd.as_fd()));
     if let (Some(file), Some(inode)) = (own, own_inode) {
+        seen.insert(inode);
         known.push(KnownNetns {
             inode,
             file,
@@ -353,7 +356,7 @@ pub fn known_namespaces(proc: &ProcRoot, jobs: &[Job]) -> (Vec<KnownNetns>, Opti
         let Some(inode) = net_inode(Some(fd)) else {
             continue;
         };
-        if known.iter().any(|k| k.inode == inode) {
+        if !seen.insert(inode) {
             continue;
         }
         if let Ok(file) = fd.try_clone_to_owned() {
