@@ -1,6 +1,8 @@
 //! What nshelper reports from inside a network namespace: links, addresses, routes and
 //! neighbours, each keyed as `ip -j` keys it.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 /// One network interface, as `ip -j link` names its fields.
@@ -19,9 +21,9 @@ pub struct Link {
     pub ifname_hex: Option<String>,
     /// `IFLA_INFO_KIND`: `veth`, `bridge`, ...; null for devices without rtnl link ops.
     pub kind: Option<String>,
-    pub flags: Vec<String>,
+    pub flags: Vec<Cow<'static, str>>,
     pub mtu: Option<u32>,
-    pub operstate: Option<String>,
+    pub operstate: Option<Cow<'static, str>>,
     pub address: Option<String>,
     /// The ifindex of this link's master (a bridge, for instance).
     pub master: Option<u32>,
@@ -52,7 +54,7 @@ pub struct Link {
     pub broadcast: Option<String>,
     /// The hardware type as iproute2 6.1 names it: `ether`, `loopback`, `none`, ...; a type
     /// it has no name for is its number in brackets, such as `[519]`.
-    pub link_type: String,
+    pub link_type: Cow<'static, str>,
     /// Present with `--stats`: `IFLA_STATS64`, as `ip -s -j link` prints it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats64: Option<LinkStats>,

@@ -1,5 +1,6 @@
 //! Turns raw link messages into the model, the way `ip -j link` presents them.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use nshelper_model::{name_from_bytes, Link, LinkStats, Peer, RxStats, TxStats};
@@ -49,31 +50,31 @@ const ARPHRD_IP6GRE: u16 = 823;
 
 /// Link flags as `ip` names them. `lower_down` is `ip`'s M-DOWN: the link this one sits on,
 /// in the same namespace, is not up.
-pub fn flag_names(flags: u32, lower_down: bool) -> Vec<String> {
+pub fn flag_names(flags: u32, lower_down: bool) -> Vec<Cow<'static, str>> {
     let mut names = Vec::new();
     if flags & IFF_UP != 0 && flags & IFF_RUNNING == 0 {
-        names.push("NO-CARRIER".to_owned());
+        names.push(Cow::Borrowed("NO-CARRIER"));
     }
     let mut rest = flags & !IFF_RUNNING;
     for (bit, name) in FLAG_NAMES {
         if rest & bit != 0 {
             rest &= !bit;
-            names.push(name.to_owned());
+            names.push(Cow::Borrowed(name));
         }
     }
     if rest != 0 {
-        names.push(format!("{rest:x}"));
+        names.push(Cow::Owned(format!("{rest:x}")));
     }
     if lower_down {
-        names.push("M-DOWN".to_owned());
+        names.push(Cow::Borrowed("M-DOWN"));
     }
     names
 }
 
-pub fn operstate_name(state: u8) -> String {
+pub fn operstate_name(state: u8) -> Cow<'static, str> {
     match OPERSTATES.get(usize::from(state)) {
-        Some(name) => (*name).to_owned(),
-        None => format!("{state:#x}"),
+        Some(name) => Cow::Borrowed(name),
+        None => Cow::Owned(format!("{state:#x}")),
     }
 }
 
@@ -174,10 +175,10 @@ const LINK_TYPES: &[(u16, &str)] = &[
 
 /// The hardware type (`ifi_type`, an `ARPHRD_*` value) as `ip` names it in `link_type`;
 /// a type iproute2 6.1 does not know is printed as its number in brackets, `[519]`.
-pub fn link_type_name(arp_type: u16) -> String {
+pub fn link_type_name(arp_type: u16) -> Cow<'static, str> {
     match LINK_TYPES.iter().find(|(value, _)| *value == arp_type) {
-        Some((_, name)) => (*name).to_owned(),
-        None => format!("[{arp_type}]"),
+        Some((_, name)) => Cow::Borrowed(name),
+        None => Cow::Owned(format!("[{arp_type}]")),
     }
 }
 
@@ -395,7 +396,7 @@ mod tests {
             (7, None, None)
         );
         assert_eq!(links[0].link_netnsid, Some(0));
-        assert!(!links[0].flags.contains(&"M-DOWN".to_owned()));
+        assert!(!links[0].flags.iter().any(|flag| flag == "M-DOWN"));
     }
 
     #[test]
