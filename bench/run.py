@@ -448,10 +448,12 @@ def namespaces_tools(paths, n, runs, ip_runs, with_probes):
              [paths.ip, "-all", "netns", "exec", "ip", "-j", "link"],
              lambda t: ip_all_output(t, n, 2), ip_runs),
     ]
+    # The probe at every size: how the kernel's own cost per namespace grows.
+    tools.append(Tool("limit-probe --skip-stats (discovery, as --all)",
+                      [paths.probe, "--skip-stats"], lambda t: probe_line(t, n + 1), runs,
+                      rss=with_probes))
     if with_probes:
         tools += [
-            Tool("limit-probe --skip-stats (discovery, as --all)",
-                 [paths.probe, "--skip-stats"], lambda t: probe_line(t, n + 1), runs, rss=True),
             Tool("limit-probe (discovery, with stats)",
                  [paths.probe], lambda t: probe_line(t, n + 1), runs, rss=True),
             Tool("limit-probe --skip-stats --self --netns-dir /run/netns (no discovery)",
@@ -609,10 +611,15 @@ def main():
 
     per_ns = {n: growth[n][0].median_ms * 1000 / (n + 1) for n in GROWTH}
     flat = per_ns[GROWTH[-1]] / per_ns[MANY]
+    probe_per_ns = {n: growth[n][2].median_ms * 1000 / (n + 1) for n in GROWTH}
     for n in GROWTH:
         rows.append(row(f"growth {n:,}", growth[n][0], f"{per_ns[n]:.1f} µs/namespace"))
         rows.append(row(f"growth {n:,}", growth[n][1],
                         f"ip/nshelper {growth[n][1].median_ms / growth[n][0].median_ms:.1f}x"))
+        rows.append(row(f"growth {n:,}", growth[n][2], f"{probe_per_ns[n]:.1f} µs/namespace",
+                        "(info)"))
+    rows.append(["growth", f"limit-probe µs/namespace, {GROWTH[-1]:,} vs {MANY:,}", "",
+                 f"{probe_per_ns[GROWTH[-1]] / probe_per_ns[MANY]:.2f}x", "(info)", "", ""])
     rows.append(["growth", f"nshelper µs/namespace, {GROWTH[-1]:,} vs {MANY:,}", "", f"{flat:.2f}x",
                  f"≤ {TARGET_FLAT:g}x", yes(flat <= TARGET_FLAT), ""])
 
@@ -664,6 +671,10 @@ def main():
   forked query processes are included. Its floor is peak-rss's own RSS (about 2 MiB).
 - Growth: µs/namespace is the median over the namespaces visited (n + 1 for nshelper,
   n for ip). Flat is taken as: at {GROWTH[-1]:,} at most {TARGET_FLAT:g}x the figure at {MANY:,}.
+  The limit probe's own µs/namespace at each size shows how much of the growth is the
+  kernel's: with a veth from this world to every namespace, each link of this world's dump
+  names its peer's nsid by a search over all of them (peernet2id), so the kernel's cost per
+  namespace rises with their number whatever reads it.
 - {busy}"""
 
     report = f"""\
