@@ -226,6 +226,36 @@ def wait_quiet(limit=20.0):
     return False
 
 
+def live_network_namespaces():
+    """Network namespaces the kernel still holds, freed or not yet (None if unknown)."""
+    try:
+        with open("/proc/slabinfo") as f:
+            for line in f:
+                fields = line.split()
+                if fields and fields[0] == "net_namespace":
+                    return int(fields[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def wait_for_namespace_cleanup(limit=300.0, few=200):
+    """Waits until the kernel has freed the namespaces of an earlier run (thousands, from a
+    bench run just before), which slow every namespace operation while they linger, even
+    with the CPUs idle."""
+    deadline = time.monotonic() + limit
+    live = live_network_namespaces()
+    if live is None or live <= few:
+        return
+    log(f"waiting for the kernel to free {live} network namespaces of an earlier run")
+    while time.monotonic() < deadline:
+        time.sleep(2)
+        live = live_network_namespaces()
+        if live is None or live <= few:
+            return
+    log(f"{live} network namespaces still held after {limit:.0f} s; measuring anyway")
+
+
 # ---------------------------------------------------------------------------------------------
 # Checks of each tool's output
 
@@ -541,6 +571,7 @@ def main():
         parser.error("ip and nsenter are needed (make deps)")
 
     ensure_private_world()
+    wait_for_namespace_cleanup()
     signal.signal(signal.SIGALRM, _on_alarm)
     make_world()
     origins = snapshot(paths)
