@@ -199,78 +199,21 @@ pub fn run_all(
             (Err(reason), _) => Err(Failure::new(ErrorKind::ChildFailed, reason.clone())),
             (Ok(()), bytes) => bytes,
         };
-        let parsed: Result<Vec<Result<Answer, Failure>>, Failure> = if finishing {
-            bytes.and_then(|bytes| {
-                let report = Rc::new(bytes);
-                let start = report.as_ptr() as usize;
-                let stops: Vec<PrintedStop<'_>> =
-                    serde_json::from_slice(&report).map_err(|e| unreadable(&e.to_string()))?;
-                Ok(stops
-                    .into_iter()
-                    .map(|stop| match (stop.result, stop.failure) {
-                        (Some(result), None) => {
-                            // Borrowed from the report: its offset there is its place.
-                            let text = result.get();
-                            let at = text.as_ptr() as usize - start;
-                            Ok(Answer::Printed(PrintedText {
-                                report: Rc::clone(&report),
-                                range: at..at + text.len(),
-                            }))
-                        }
-                        (_, Some(failure)) => Err(failure),
-                        (None, None) => Err(unreadable("an empty entry")),
-                    })
-                    .collect())
-            })
-        } else {
-            bytes
-                .and_then(|bytes| parse::<Vec<WalkOutcome>>(&bytes))
-                .map(|stops| {
-                    stops
-                        .into_iter()
-                        .map(|stop| match (stop.report, stop.failure) {
-                            (Some(report), None) => Ok(Answer::Report(report)),
-                            (_, Some(failure)) => Err(failure),
-                            (None, None) => Err(unreadable("an empty entry")),
-                        })
-                        .collect()
-                })
+        let parsed = bytes.and_then(|bytes| walk_answers(bytes, finishing));
+        // One answer per walked target, or the same failure for all of them.
+        let answers: Vec<Result<Answer, Failure>> = match parsed {
+            Ok(answers) if answers.len() == walked.len() => answers,
+            Ok(_) => failed_for_all(unreadable("the wrong number of entries"), walked.len()),
+            Err(failure) => failed_for_all(failure, walked.len()),
         };
-        match parsed {
-            Ok(reports) if reports.len() == walked.len() => {
-                for ((at, job), report) in walked.into_iter().zip(reports) {
-                    outcomes.push((
-                        at,
-                        Outcome {
-                            target: job.target,
-                            report,
-                        },
-                    ));
-                }
-            }
-            Ok(_) => {
-                for (at, job) in walked {
-                    let failure = unreadable("the wrong number of entries");
-                    outcomes.push((
-                        at,
-                        Outcome {
-                            target: job.target,
-                            report: Err(failure),
-                        },
-                    ));
-                }
-            }
-            Err(failure) => {
-                for (at, job) in walked {
-                    outcomes.push((
-                        at,
-                        Outcome {
-                            target: job.target,
-                            report: Err(failure.clone()),
-                        },
-                    ));
-                }
-            }
+        for ((at, job), report) in walked.into_iter().zip(answers) {
+            outcomes.push((
+                at,
+                Outcome {
+                    target: job.target,
+                    report,
+                },
+            ));
         }
     }
     parsing.done(String::new);
@@ -292,6 +235,49 @@ pub fn run_all(
     }
     outcomes.sort_by_key(|(at, _)| *at);
     outcomes.into_iter().map(|(_, outcome)| outcome).collect()
+}
+
+/// The walker's report, parsed into an answer per walked target: printed results when it
+/// finished them, reports otherwise.
+fn walk_answers(bytes: Vec<u8>, finishing: bool) -> Result<Vec<Result<Answer, Failure>>, Failure> {
+    if !finishing {
+        let stops: Vec<WalkOutcome> = parse(&bytes)?;
+        return Ok(stops
+            .into_iter()
+            .map(|stop| answer(stop.report, stop.failure).map(Answer::Report))
+            .collect());
+    }
+    let report = Rc::new(bytes);
+    let start = report.as_ptr() as usize;
+    let stops: Vec<PrintedStop<'_>> =
+        serde_json::from_slice(&report).map_err(|e| unreadable(&e.to_string()))?;
+    Ok(stops
+        .into_iter()
+        .map(|stop| {
+            answer(stop.result, stop.failure).map(|result| {
+                // Borrowed from the report: its offset there is its place.
+                let text = result.get();
+                let at = text.as_ptr() as usize - start;
+                Answer::Printed(PrintedText {
+                    report: Rc::clone(&report),
+                    range: at..at + text.len(),
+                })
+            })
+        })
+        .collect())
+}
+
+fn failed_for_all(failure: Failure, count: usize) -> Vec<Result<Answer, Failure>> {
+    (0..count).map(|_| Err(failure.clone())).collect()
+}
+
+/// One entry of a walk: what it holds, or its failure.
+fn answer<T>(value: Option<T>, failure: Option<Failure>) -> Result<T, Failure> {
+    match (value, failure) {
+        (Some(value), None) => Ok(value),
+        (_, Some(failure)) => Err(failure),
+        (None, None) => Err(unreadable("an empty entry")),
+    }
 }
 
 fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Failure> {
