@@ -50,7 +50,7 @@ mod tests {
     fn link(ifindex: u32, name: &[u8]) -> RawLink {
         RawLink {
             ifindex,
-            ifname: name.to_vec(),
+            ifname: name.into(),
             ..RawLink::default()
         }
     }

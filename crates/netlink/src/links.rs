@@ -355,8 +355,8 @@ mod tests {
     fn raw(ifindex: u32, name: &[u8], kind: Option<&[u8]>, link: Option<u32>) -> RawLink {
         RawLink {
             ifindex,
-            ifname: name.to_vec(),
-            kind: kind.map(<[u8]>::to_vec),
+            ifname: name.into(),
+            kind: kind.map(Into::into),
             link,
             flags: IFF_UP,
             ..RawLink::default()
@@ -492,7 +492,7 @@ mod tests {
     fn new_fields_are_converted_and_stats_only_when_asked_for() {
         let mut link = raw(3, b"va", Some(b"veth"), None);
         link.arp_type = 778;
-        link.broadcast = Some(vec![0, 0, 0, 0]);
+        link.broadcast = Some(vec![0, 0, 0, 0].into());
         link.alias = Some(b"up\xfflink".to_vec());
         link.altnames = vec![b"one".to_vec(), b"two".to_vec()];
         link.txqlen = Some(0);

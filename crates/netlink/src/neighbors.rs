@@ -85,13 +85,13 @@ mod tests {
         let links = [
             RawLink {
                 ifindex: 2,
-                ifname: b"eth0".to_vec(),
+                ifname: b"eth0".as_slice().into(),
                 arp_type: 1,
                 ..RawLink::default()
             },
             RawLink {
                 ifindex: 3,
-                ifname: b"gre1".to_vec(),
+                ifname: b"gre1".as_slice().into(),
                 arp_type: 778,
                 ..RawLink::default()
             },

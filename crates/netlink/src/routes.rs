@@ -83,7 +83,7 @@ mod tests {
     fn defaults_and_host_routes_are_cidr() {
         let links = [RawLink {
             ifindex: 2,
-            ifname: b"eth0".to_vec(),
+            ifname: b"eth0".as_slice().into(),
             ..RawLink::default()
         }];
         let raw = vec![

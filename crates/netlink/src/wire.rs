@@ -275,22 +275,96 @@ impl<'a> Iterator for Attributes<'a> {
     }
 }
 
+/// Attribute bytes that are nearly always short (an interface name, a hardware address, a
+/// link kind), kept inline up to 32 bytes: decoding thousands of links then allocates
+/// nothing for them. Longer values, which the kernel allows, go to the heap whole.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ShortBytes {
+    Inline { len: u8, bytes: [u8; SHORT_INLINE] },
+    Heap(Vec<u8>),
+}
+
+const SHORT_INLINE: usize = 32;
+
+impl Default for ShortBytes {
+    fn default() -> Self {
+        ShortBytes::Inline {
+            len: 0,
+            bytes: [0; SHORT_INLINE],
+        }
+    }
+}
+
+impl From<&[u8]> for ShortBytes {
+    fn from(value: &[u8]) -> Self {
+        match u8::try_from(value.len()) {
+            Ok(len) if value.len() <= SHORT_INLINE => {
+                let mut bytes = [0; SHORT_INLINE];
+                bytes[..value.len()].copy_from_slice(value);
+                ShortBytes::Inline { len, bytes }
+            }
+            _ => ShortBytes::Heap(value.to_vec()),
+        }
+    }
+}
+
+impl From<Vec<u8>> for ShortBytes {
+    fn from(value: Vec<u8>) -> Self {
+        ShortBytes::from(value.as_slice())
+    }
+}
+
+impl std::ops::Deref for ShortBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            ShortBytes::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            ShortBytes::Heap(bytes) => bytes,
+        }
+    }
+}
+
+impl PartialEq<[u8]> for ShortBytes {
+    fn eq(&self, other: &[u8]) -> bool {
+        **self == *other
+    }
+}
+
+impl PartialEq<&[u8]> for ShortBytes {
+    fn eq(&self, other: &&[u8]) -> bool {
+        **self == **other
+    }
+}
+
+impl<const N: usize> PartialEq<&[u8; N]> for ShortBytes {
+    fn eq(&self, other: &&[u8; N]) -> bool {
+        **self == other[..]
+    }
+}
+
+impl std::fmt::Debug for ShortBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
 /// A link as the kernel described it in one `RTM_NEWLINK`, before any interpretation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RawLink {
     pub ifindex: u32,
     pub arp_type: u16,
     pub flags: u32,
-    pub ifname: Vec<u8>,
+    pub ifname: ShortBytes,
     pub mtu: Option<u32>,
     pub operstate: Option<u8>,
-    pub address: Option<Vec<u8>>,
+    pub address: Option<ShortBytes>,
     /// `IFLA_BROADCAST`: the link-layer broadcast (or point-to-point peer) address.
-    pub broadcast: Option<Vec<u8>>,
+    pub broadcast: Option<ShortBytes>,
     pub master: Option<u32>,
     pub link: Option<u32>,
     pub link_netnsid: Option<i32>,
-    pub kind: Option<Vec<u8>>,
+    pub kind: Option<ShortBytes>,
     /// `IFLA_VXLAN_LINK` from the `IFLA_INFO_DATA` of a link whose kind is `vxlan`: the
     /// ifindex of its `dev`, 0 when it has none.
     pub vxlan_link: Option<u32>,
@@ -366,11 +440,11 @@ pub fn decode_link(payload: &[u8]) -> Result<RawLink, WireError> {
     for attribute in attributes(attrs) {
         let attribute = attribute?;
         match attribute.kind {
-            IFLA_IFNAME => link.ifname = attribute.c_string().to_vec(),
+            IFLA_IFNAME => link.ifname = attribute.c_string().into(),
             IFLA_MTU => link.mtu = Some(attribute.u32("IFLA_MTU")?),
             IFLA_OPERSTATE => link.operstate = Some(attribute.u8("IFLA_OPERSTATE")?),
-            IFLA_ADDRESS => link.address = Some(attribute.payload.to_vec()),
-            IFLA_BROADCAST => link.broadcast = Some(attribute.payload.to_vec()),
+            IFLA_ADDRESS => link.address = Some(attribute.payload.into()),
+            IFLA_BROADCAST => link.broadcast = Some(attribute.payload.into()),
             IFLA_MASTER => link.master = Some(attribute.u32("IFLA_MASTER")?),
             IFLA_LINK => link.link = Some(attribute.u32("IFLA_LINK")?),
             IFLA_LINK_NETNSID => link.link_netnsid = Some(attribute.i32("IFLA_LINK_NETNSID")?),
@@ -389,7 +463,7 @@ pub fn decode_link(payload: &[u8]) -> Result<RawLink, WireError> {
                 for info in attributes(attribute.payload) {
                     let info = info?;
                     match info.kind {
-                        IFLA_INFO_KIND => link.kind = Some(info.c_string().to_vec()),
+                        IFLA_INFO_KIND => link.kind = Some(info.c_string().into()),
                         IFLA_INFO_DATA => info_data = Some(info.payload),
                         _ => {}
                     }
@@ -644,6 +718,19 @@ pub fn decode_nsid(payload: &[u8]) -> Result<Option<i32>, WireError> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn short_bytes_stay_inline_up_to_32_and_keep_longer_ones_whole() {
+        let name: ShortBytes = b"eth0".as_slice().into();
+        assert!(matches!(name, ShortBytes::Inline { len: 4, .. }));
+        assert_eq!(&*name, b"eth0");
+        let full: ShortBytes = [7u8; 32].as_slice().into();
+        assert!(matches!(full, ShortBytes::Inline { len: 32, .. }));
+        let long: ShortBytes = [9u8; 33].as_slice().into();
+        assert!(matches!(long, ShortBytes::Heap(_)));
+        assert_eq!(&*long, &[9u8; 33][..]);
+        assert_eq!(&*ShortBytes::default(), b"");
+    }
+
     fn message(kind: u16, flags: u16, payload: &[u8]) -> Vec<u8> {
         let len = (NLMSG_HDRLEN + payload.len()) as u32;
         let mut bytes = Vec::new();
@@ -722,13 +809,13 @@ mod tests {
     fn names_keep_every_byte_even_when_not_utf8_or_unterminated() {
         let mut payload = ifinfomsg(3, 0);
         payload.extend(attribute(IFLA_IFNAME, b"e\xfft\x01h\0"));
-        assert_eq!(decode_link(&payload).unwrap().ifname, b"e\xfft\x01h");
+        assert_eq!(&*decode_link(&payload).unwrap().ifname, b"e\xfft\x01h");
         let mut unterminated = ifinfomsg(3, 0);
         unterminated.extend(attribute(IFLA_IFNAME, b"eth1"));
-        assert_eq!(decode_link(&unterminated).unwrap().ifname, b"eth1");
+        assert_eq!(&*decode_link(&unterminated).unwrap().ifname, b"eth1");
         let mut empty = ifinfomsg(3, 0);
         empty.extend(attribute(IFLA_IFNAME, b""));
-        assert_eq!(decode_link(&empty).unwrap().ifname, b"");
+        assert_eq!(&*decode_link(&empty).unwrap().ifname, b"");
     }
 
     #[test]

@@ -109,10 +109,7 @@ fn every_link_message_decodes_and_every_attribute_is_well_formed() {
 #[test]
 fn the_dump_holds_exactly_the_scene_including_a_name_that_is_not_utf8() {
     let links = raw_links();
-    let names: Vec<(u32, &[u8])> = links
-        .iter()
-        .map(|l| (l.ifindex, l.ifname.as_slice()))
-        .collect();
+    let names: Vec<(u32, &[u8])> = links.iter().map(|l| (l.ifindex, &*l.ifname)).collect();
     // ifindex 8 is the veth end that was moved to the other namespace.
     assert_eq!(
         names,
@@ -219,7 +216,7 @@ fn mtus_operstates_and_addresses_are_decoded() {
     for link in &links {
         assert!(link.operstate.is_some(), "{:?}", link.ifname);
         if !matches!(&link.ifname[..], b"tun0" | b"lo") {
-            assert_eq!(link.address.as_ref().map(Vec::len), Some(6));
+            assert_eq!(link.address.as_deref().map(<[u8]>::len), Some(6));
             assert_eq!(link.broadcast.as_deref(), Some(&[0xff; 6][..]));
         }
         if !matches!(&link.ifname[..], b"lo" | b"vx0") {
