@@ -70,7 +70,11 @@ fn encoded<T: Serialize + 'static>(value: T) -> Report {
     Report::Encoder(Box::new(move |pipe| {
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, pipe);
         serde_json::to_writer(&mut out, &value).map_err(std::io::Error::other)?;
-        out.flush()
+        out.flush()?;
+        // The process ends as soon as the pipe is closed: freeing thousands of links first
+        // would only hold the end of the report, and the parent, back.
+        std::mem::forget(value);
+        Ok(())
     }))
 }
 
