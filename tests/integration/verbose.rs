@@ -51,6 +51,7 @@ fn verbose_runs_say_what_they_opened_joined_and_timed_and_print_the_same_documen
         run_nshelper netns-vv query -vv links --netns red
         run_nshelper all-vv -vv query links --all
         run_nshelper list-v -v list
+        run_nshelper whois-v -v whois h1
         run_nshelper exec-v -v exec --pid "$P" -- true
         run_nshelper missing-v -v query links --pid 999999
         for t in net pid mnt; do save "target-$t" stat -L -c %i "/proc/$P/ns/$t"; done
@@ -120,6 +121,12 @@ fn verbose_runs_say_what_they_opened_joined_and_timed_and_print_the_same_documen
     one_document(&world, "list-v");
     let lines = diagnostics(&world, "list-v");
     assert!(has(&lines, "discover network namespaces: "), "{lines:#?}");
+
+    let document = one_document(&world, "whois-v");
+    assert_eq!(document["matches"][0]["link"]["ifname"], "h1", "{document}");
+    let lines = diagnostics(&world, "whois-v");
+    assert!(has(&lines, "discover network namespaces: "), "{lines:#?}");
+    assert!(has(&lines, "walk: "), "{lines:#?}");
 
     assert_eq!(
         world.read("exec-v.out"),
