@@ -67,13 +67,20 @@ pub fn run(
 
 /// A report that is encoded as JSON straight into the pipe.
 fn encoded<T: Serialize + 'static>(value: T) -> Report {
+    encoded_keeping(value, ())
+}
+
+/// As [`encoded`], and `kept` lives until the process ends.
+fn encoded_keeping<T: Serialize + 'static, K: 'static>(value: T, kept: K) -> Report {
     Report::Encoder(Box::new(move |pipe| {
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, pipe);
         serde_json::to_writer(&mut out, &value).map_err(std::io::Error::other)?;
         out.flush()?;
-        // The process ends as soon as the pipe is closed: freeing thousands of links first
-        // would only hold the end of the report, and the parent, back.
+        // The process ends as soon as the pipe is closed: freeing thousands of links, or
+        // closing a socket per namespace, first would only hold the end of the report, and
+        // the parent, back. The kernel closes what is left at exit.
         std::mem::forget(value);
+        std::mem::forget(kept);
         Ok(())
     }))
 }
@@ -186,10 +193,14 @@ fn finish_walk(
 ) -> Result<Report, Vec<u8>> {
     let mut reports: Vec<InsideReport> = Vec::with_capacity(read.len());
     let mut failures: Vec<Option<Failure>> = Vec::with_capacity(read.len());
+    // Closing a socket per namespace takes milliseconds over a thousand of them: they are
+    // left for the exit, after the report is out, while the parent checks it.
+    let mut sockets = Vec::with_capacity(read.len());
     for entry in read {
         match entry {
-            Ok((report, _)) => {
+            Ok((report, socket)) => {
                 reports.push(report);
+                sockets.push(socket);
                 failures.push(None);
             }
             Err(failure) => failures.push(Some(failure)),
@@ -231,7 +242,7 @@ fn finish_walk(
             },
         })
         .collect();
-    Ok(encoded(finished))
+    Ok(encoded_keeping(finished, sockets))
 }
 
 /// The links of the helper's own namespace, read through the walk's last stop, when a

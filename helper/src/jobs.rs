@@ -157,12 +157,22 @@ pub fn run_all(
                 )
             });
         }
+        let finishing_walk = finishing.is_some();
         let step = diag::step("walk");
-        let bytes = spawn_walk(&files, proc, &keep, RouteSocket::open, |stops| {
+        let (bytes, early) = match spawn_walk(&files, proc, &keep, RouteSocket::open, |stops| {
             inside::run_walk(&wanted, finishing, known, timeout, stops)
-        })
-        .and_then(|running| running.wait(deadline))
-        .map_err(Failure::from);
+        }) {
+            // The walk is the call's last child: nothing needs privilege any more, so its
+            // results are checked while it exits (closing a socket per namespace).
+            Ok(running) if finishing_walk => running.wait_then(deadline, |body| {
+                privileges::drop_all()
+                    .map_err(|reason| Failure::new(ErrorKind::ChildFailed, reason))
+                    .and_then(|()| printed_ranges(body))
+            }),
+            Ok(running) => (running.wait(deadline), None),
+            Err(error) => (Err(error), None),
+        };
+        let bytes = bytes.map_err(Failure::from);
         step.done(|| {
             let own = if own_netns_stop {
                 ", then the helper's own to name peers there"
@@ -175,7 +185,7 @@ pub fn run_all(
                 read_text(&bytes)
             )
         });
-        bytes
+        (bytes, early)
     });
 
     // From here on nothing needs privilege, and everything read came from inside a target.
@@ -194,12 +204,15 @@ pub fn run_all(
         };
         outcomes.push((at, Outcome { target, report }));
     }
-    if let Some(bytes) = walk {
+    if let Some((bytes, early)) = walk {
         let bytes = match (&dropped, bytes) {
             (Err(reason), _) => Err(Failure::new(ErrorKind::ChildFailed, reason.clone())),
             (Ok(()), bytes) => bytes,
         };
-        let parsed = bytes.and_then(|bytes| walk_answers(bytes, finishing));
+        let parsed = bytes.and_then(|bytes| match early {
+            Some(ranges) => ranges.map(|ranges| printed_answers(Rc::new(bytes), ranges)),
+            None => walk_answers(bytes, finishing),
+        });
         // One answer per walked target, or the same failure for all of them.
         let answers: Vec<Result<Answer, Failure>> = match parsed {
             Ok(answers) if answers.len() == walked.len() => answers,
@@ -247,10 +260,16 @@ fn walk_answers(bytes: Vec<u8>, finishing: bool) -> Result<Vec<Result<Answer, Fa
             .map(|stop| answer(stop.report, stop.failure).map(Answer::Report))
             .collect());
     }
-    let report = Rc::new(bytes);
+    let ranges = printed_ranges(&bytes)?;
+    Ok(printed_answers(Rc::new(bytes), ranges))
+}
+
+/// Where each printed result of a finishing walk lies in its report, or that entry's
+/// failure: the report is checked to be the envelope, each result one JSON value.
+fn printed_ranges(report: &[u8]) -> Result<Vec<Result<Range<usize>, Failure>>, Failure> {
     let start = report.as_ptr() as usize;
     let stops: Vec<PrintedStop<'_>> =
-        serde_json::from_slice(&report).map_err(|e| unreadable(&e.to_string()))?;
+        serde_json::from_slice(report).map_err(|e| unreadable(&e.to_string()))?;
     Ok(stops
         .into_iter()
         .map(|stop| {
@@ -258,13 +277,27 @@ fn walk_answers(bytes: Vec<u8>, finishing: bool) -> Result<Vec<Result<Answer, Fa
                 // Borrowed from the report: its offset there is its place.
                 let text = result.get();
                 let at = text.as_ptr() as usize - start;
-                Answer::Printed(PrintedText {
-                    report: Rc::clone(&report),
-                    range: at..at + text.len(),
-                })
+                at..at + text.len()
             })
         })
         .collect())
+}
+
+fn printed_answers(
+    report: Rc<Vec<u8>>,
+    ranges: Vec<Result<Range<usize>, Failure>>,
+) -> Vec<Result<Answer, Failure>> {
+    ranges
+        .into_iter()
+        .map(|range| {
+            range.map(|range| {
+                Answer::Printed(PrintedText {
+                    report: Rc::clone(&report),
+                    range,
+                })
+            })
+        })
+        .collect()
 }
 
 fn failed_for_all(failure: Failure, count: usize) -> Vec<Result<Answer, Failure>> {

@@ -323,17 +323,35 @@ impl RunningQuery {
 
     /// Reads the report to its end while the children run, then reaps every process the
     /// query made. After `timeout` the children are killed.
-    pub fn wait(mut self, timeout: Duration) -> Result<Vec<u8>, NsError> {
+    pub fn wait(self, timeout: Duration) -> Result<Vec<u8>, NsError> {
+        self.wait_then(timeout, |_| ()).0
+    }
+
+    /// As [`RunningQuery::wait`], but a report that looks whole (a result frame) is handed to
+    /// `early` before the children are reaped, so that the caller's work on it overlaps their
+    /// exit. What `early` made is returned only with an `Ok` outcome, whose bytes are the
+    /// ones `early` saw.
+    pub fn wait_then<T>(
+        mut self,
+        timeout: Duration,
+        early: impl FnOnce(&[u8]) -> T,
+    ) -> (Result<Vec<u8>, NsError>, Option<T>) {
         let report = self.read_report(timeout);
+        let made = match &report {
+            Ok(report) if report.first() == Some(&TAG_RESULT) => Some(early(&report[1..])),
+            _ => None,
+        };
         let status = self.reap();
         let outcome = report.and_then(|report| interpret(status, report));
-        match (outcome, &self.pin) {
+        let outcome = match (outcome, &self.pin) {
             (Err(error @ NsError::Timeout(_)), _) | (Err(error @ NsError::Query(_)), _) => {
                 Err(error)
             }
             (Err(error), Some(pin)) => Err(pin.explain(error)),
             (outcome, _) => outcome,
-        }
+        };
+        let made = made.filter(|_| outcome.is_ok());
+        (outcome, made)
     }
 
     /// Reads until the report ends: at end of file, or once the middle process has exited
@@ -452,12 +470,17 @@ fn interpret(status: Result<ChildExit, Errno>, report: Vec<u8>) -> Result<Vec<u8
         call: "waitpid",
         errno,
     })?;
+    if status == ChildExit::Exited(0) && report.first() == Some(&TAG_RESULT) {
+        // The body keeps its place: no copy of what can be megabytes.
+        let mut report = report;
+        report.remove(0);
+        return Ok(report);
+    }
     let (tag, body) = match report.split_first() {
         Some((tag, body)) => (Some(*tag), body),
         None => (None, &[][..]),
     };
     match status {
-        ChildExit::Exited(0) if tag == Some(TAG_RESULT) => Ok(body.to_vec()),
         ChildExit::Exited(0) => Err(NsError::MalformedReport),
         ChildExit::Exited(1) => match tag {
             Some(TAG_QUERY_ERROR) => Err(NsError::Query(body.to_vec())),
