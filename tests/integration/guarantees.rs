@@ -306,3 +306,68 @@ fn the_walker_reads_every_namespace_without_capabilities() {
     }
     assert_eq!(status.lines().count(), 6, "{status}");
 }
+
+#[test]
+fn the_parent_drops_its_capabilities_after_its_last_child_and_before_checking_a_walk() {
+    if !require_root(
+        "the_parent_drops_its_capabilities_after_its_last_child_and_before_checking_a_walk",
+    ) {
+        return;
+    }
+    // A walk's report is checked while the walker exits: by then the parent must have made
+    // its last child and given up its capabilities, and it must check nothing before.
+    let world = World::run(
+        "walk-drop",
+        r#"
+        ip netns add red
+        ip netns add blue
+        ip link add name h-red type veth peer name r0 netns red
+        strace -f -qq -o "$OUT/trace" -e trace=clone,clone3,fork,vfork,capset,read,wait4,waitid,write \
+          "$NSHELPER" query links --netns red --netns blue >"$OUT/walk.out" 2>"$OUT/walk.err"
+        "#,
+    );
+    let document: serde_json::Value = serde_json::from_slice(&world.bytes("walk.out")).unwrap();
+    assert_eq!(document["errors"], json!([]), "{document}");
+    assert_eq!(document["results"].as_array().unwrap().len(), 2);
+    let trace = world.read("trace");
+    // The parent is the first pid of the trace: the process strace started.
+    let parent = trace
+        .split_whitespace()
+        .next()
+        .unwrap_or_else(|| panic!("an empty trace"))
+        .to_owned();
+    let calls: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.starts_with(&format!("{parent} ")))
+        .collect();
+    let position = |what: &str, last: bool| {
+        let found = if last {
+            calls.iter().rposition(|l| l.contains(what))
+        } else {
+            calls.iter().position(|l| l.contains(what))
+        };
+        found.unwrap_or_else(|| panic!("no {what} by the parent:\n{}", calls.join("\n")))
+    };
+    let last_child = calls
+        .iter()
+        .rposition(|l| l.contains("clone(") || l.contains("clone3(") || l.contains("fork("))
+        .unwrap_or_else(|| panic!("the parent forks:\n{}", calls.join("\n")));
+    let first_drop = position("capset(", false);
+    // The read that finds the end of the walker's report, then the reap.
+    let end_of_report = calls
+        .iter()
+        .rposition(|l| l.contains("read(") && l.trim_end().ends_with("= 0"))
+        .unwrap_or_else(|| {
+            panic!(
+                "the parent reads the report to its end:\n{}",
+                calls.join("\n")
+            )
+        });
+    let reap = position("waitid(", true);
+    let output = position("write(1,", false);
+    assert!(
+        last_child < first_drop && end_of_report < first_drop && first_drop < reap && reap < output,
+        "last child, end of report, drop, reap, output:\n{}",
+        calls.join("\n")
+    );
+}
