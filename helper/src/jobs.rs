@@ -89,6 +89,25 @@ impl Outcome {
 /// A job and its place among the call's targets, which the output keeps.
 type Numbered = (usize, Job);
 
+/// A forked job's place, target, report bytes, and the report already parsed when that was
+/// done while its query process exited.
+type Raw = (
+    usize,
+    Target,
+    Result<Vec<u8>, Failure>,
+    Option<Result<InsideReport, Failure>>,
+);
+
+/// Gives up every capability, and says so under `-v`.
+fn drop_privileges() -> Result<(), String> {
+    let dropped = privileges::drop_all();
+    diag::say(1, || match &dropped {
+        Ok(()) => "gave up every capability before parsing any report".to_owned(),
+        Err(reason) => format!("could not give up capabilities: {reason}"),
+    });
+    dropped
+}
+
 /// Runs every job. With `printed`, a walk that is the call's only child finishes its
 /// targets' results itself (see [`Answer::Printed`]).
 pub fn run_all(
@@ -107,17 +126,34 @@ pub fn run_all(
                 && job.plan.reported() == DEFAULT_PROCESS_NAMESPACES
         });
 
-    let mut raw: Vec<(usize, Target, Result<Vec<u8>, Failure>)> = Vec::new();
-    for (at, job) in forked {
+    // Set once the last child is made: from then on the parent needs no privilege, so it
+    // gives it all up while that child still works, off the path of the answer.
+    let mut dropped: Option<Result<(), String>> = None;
+    let forked_count = forked.len();
+    let mut raw: Vec<Raw> = Vec::new();
+    for (n, (at, job)) in forked.into_iter().enumerate() {
+        let last_child = walked.is_empty() && n + 1 == forked_count;
         let wanted = job.wanted;
         let step = diag::step("fork, join, fork and read");
-        let bytes = spawn(job.plan, proc, &keep, |inodes| {
+        let (bytes, early) = match spawn(job.plan, proc, &keep, |inodes| {
             inside::run(wanted, known, inodes)
-        })
-        .and_then(|running| running.wait(timeout))
-        .map_err(Failure::from);
+        }) {
+            Ok(running) if last_child => {
+                let now_dropped = drop_privileges();
+                // Parsed while the query process exits, since nothing is left to make.
+                let parse_early = now_dropped.is_ok();
+                dropped = Some(now_dropped);
+                let (bytes, early) = running.wait_then(timeout, |body| {
+                    parse_early.then(|| parse::<InsideReport>(body))
+                });
+                (bytes, early.flatten())
+            }
+            Ok(running) => (running.wait(timeout), None),
+            Err(error) => (Err(error), None),
+        };
+        let bytes = bytes.map_err(Failure::from);
         step.done(|| format!("{}: {}", describe(&job.target), read_text(&bytes)));
-        raw.push((at, job.target, bytes));
+        raw.push((at, job.target, bytes, early));
     }
     // Peers are named across every report: the walker can only do that alone.
     let finishing = printed && raw.is_empty();
@@ -162,14 +198,19 @@ pub fn run_all(
         let (bytes, early) = match spawn_walk(&files, proc, &keep, RouteSocket::open, |stops| {
             inside::run_walk(&wanted, finishing, known, timeout, stops)
         }) {
-            // The walk is the call's last child: nothing needs privilege any more, so its
-            // results are checked while it exits (closing a socket per namespace).
-            Ok(running) if finishing_walk => running.wait_then(deadline, |body| {
-                privileges::drop_all()
-                    .map_err(|reason| Failure::new(ErrorKind::ChildFailed, reason))
-                    .and_then(|()| printed_ranges(body))
-            }),
-            Ok(running) => (running.wait(deadline), None),
+            Ok(running) => {
+                // The walk is the call's last child.
+                let now_dropped = drop_privileges();
+                let check_early = finishing_walk && now_dropped.is_ok();
+                dropped = Some(now_dropped);
+                if check_early {
+                    // Its results are checked while it exits (closing a socket per
+                    // namespace).
+                    running.wait_then(deadline, printed_ranges)
+                } else {
+                    (running.wait(deadline), None)
+                }
+            }
             Err(error) => (Err(error), None),
         };
         let bytes = bytes.map_err(Failure::from);
@@ -189,18 +230,16 @@ pub fn run_all(
     });
 
     // From here on nothing needs privilege, and everything read came from inside a target.
-    let dropped = privileges::drop_all();
-    diag::say(1, || match &dropped {
-        Ok(()) => "gave up every capability before parsing any report".to_owned(),
-        Err(reason) => format!("could not give up capabilities: {reason}"),
-    });
+    // Without a child (every target failed before its fork) it is given up only now.
+    let dropped = dropped.unwrap_or_else(drop_privileges);
     let parsing = diag::step("parse reports");
     let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
-    for (at, target, bytes) in raw {
-        let report = match (&dropped, bytes) {
-            (Err(reason), _) => Err(Failure::new(ErrorKind::ChildFailed, reason.clone())),
-            (Ok(()), Err(failure)) => Err(failure),
-            (Ok(()), Ok(bytes)) => parse(&bytes).map(Answer::Report),
+    for (at, target, bytes, early) in raw {
+        let report = match (&dropped, bytes, early) {
+            (Err(reason), _, _) => Err(Failure::new(ErrorKind::ChildFailed, reason.clone())),
+            (Ok(()), Err(failure), _) => Err(failure),
+            (Ok(()), Ok(_), Some(parsed)) => parsed.map(Answer::Report),
+            (Ok(()), Ok(bytes), None) => parse(&bytes).map(Answer::Report),
         };
         outcomes.push((at, Outcome { target, report }));
     }

@@ -108,27 +108,23 @@ fn parent_never_calls_setns_and_the_reading_processes_hold_no_capabilities() {
             .all(|l| !l.starts_with(&format!("{parent_pid} "))),
         "the parent called setns:\n{trace}"
     );
-    // The parent keeps its capabilities only to make children. It gives them up after it
-    // has reaped the last one and before it turns any report into output.
+    // The parent keeps its capabilities only to make children. It gives them up once it has
+    // made the last one, and before it turns any report into output.
     let parent_calls: Vec<&str> = trace
         .lines()
         .filter(|l| l.starts_with(&format!("{parent_pid} ")))
         .collect();
-    let last_reap = parent_calls
-        .iter()
-        .rposition(|l| l.contains("wait4(") || l.contains("waitid("))
-        .unwrap_or_else(|| panic!("the parent reaps:\n{trace}"));
     let drop_at = parent_calls
         .iter()
-        .rposition(|l| l.contains("capset("))
+        .position(|l| l.contains("capset("))
         .unwrap_or_else(|| panic!("the parent drops capabilities:\n{trace}"));
     let output_at = parent_calls
         .iter()
         .position(|l| l.contains("write(1,"))
         .unwrap_or_else(|| panic!("the parent writes the document:\n{trace}"));
     assert!(
-        last_reap < drop_at && drop_at < output_at,
-        "reap, then drop, then output:\n{}",
+        drop_at < output_at,
+        "drop, then output:\n{}",
         parent_calls.join("\n")
     );
     // The query process holds /dev/null as stdio, its pipe, and what the query needs; not
@@ -308,66 +304,86 @@ fn the_walker_reads_every_namespace_without_capabilities() {
 }
 
 #[test]
-fn the_parent_drops_its_capabilities_after_its_last_child_and_before_checking_a_walk() {
-    if !require_root(
-        "the_parent_drops_its_capabilities_after_its_last_child_and_before_checking_a_walk",
-    ) {
+fn the_parent_drops_its_capabilities_right_after_its_last_child() {
+    if !require_root("the_parent_drops_its_capabilities_right_after_its_last_child") {
         return;
     }
-    // A walk's report is checked while the walker exits: by then the parent must have made
-    // its last child and given up its capabilities, and it must check nothing before.
+    // Once its last child is made the parent needs no privilege: it gives it up at once,
+    // while that child still works, and only then reads what came from inside a target. Both
+    // kinds of last child: a walk of network namespaces, and a query process in a container.
     let world = World::run(
-        "walk-drop",
+        "last-child-drop",
         r#"
         ip netns add red
         ip netns add blue
         ip link add name h-red type veth peer name r0 netns red
-        strace -f -qq -o "$OUT/trace" -e trace=clone,clone3,fork,vfork,capset,read,wait4,waitid,write \
-          "$NSHELPER" query links --netns red --netns blue >"$OUT/walk.out" 2>"$OUT/walk.err"
+        PID=$(start_container)
+        for run in walk:"--netns red --netns blue" container:"--pid $PID"; do
+          name=${run%%:*}
+          strace -f -qq -o "$OUT/$name.trace" \
+            -e trace=clone,clone3,fork,vfork,capset,read,wait4,waitid,write \
+            "$NSHELPER" query links ${run#*:} >"$OUT/$name.out" 2>"$OUT/$name.err"
+        done
         "#,
     );
-    let document: serde_json::Value = serde_json::from_slice(&world.bytes("walk.out")).unwrap();
-    assert_eq!(document["errors"], json!([]), "{document}");
-    assert_eq!(document["results"].as_array().unwrap().len(), 2);
-    let trace = world.read("trace");
+    for (name, results) in [("walk", 2), ("container", 1)] {
+        let document: serde_json::Value =
+            serde_json::from_slice(&world.bytes(&format!("{name}.out"))).unwrap();
+        assert_eq!(document["errors"], json!([]), "{name}: {document}");
+        assert_eq!(document["results"].as_array().unwrap().len(), results);
+        assert_drop_order(name, &world.read(&format!("{name}.trace")));
+    }
+}
+
+/// Checks, in a trace of nshelper, that its parent process makes its last child, gives up
+/// its capabilities, reads a report to its end, reaps, and writes its output, in that order.
+fn assert_drop_order(name: &str, trace: &str) {
     // The parent is the first pid of the trace: the process strace started.
     let parent = trace
         .split_whitespace()
         .next()
-        .unwrap_or_else(|| panic!("an empty trace"))
+        .unwrap_or_else(|| panic!("{name}: an empty trace"))
         .to_owned();
     let calls: Vec<&str> = trace
         .lines()
         .filter(|l| l.starts_with(&format!("{parent} ")))
         .collect();
+    let all = || calls.join("\n");
     let position = |what: &str, last: bool| {
         let found = if last {
             calls.iter().rposition(|l| l.contains(what))
         } else {
             calls.iter().position(|l| l.contains(what))
         };
-        found.unwrap_or_else(|| panic!("no {what} by the parent:\n{}", calls.join("\n")))
+        found.unwrap_or_else(|| panic!("{name}: no {what} by the parent:\n{}", all()))
     };
     let last_child = calls
         .iter()
         .rposition(|l| l.contains("clone(") || l.contains("clone3(") || l.contains("fork("))
-        .unwrap_or_else(|| panic!("the parent forks:\n{}", calls.join("\n")));
+        .unwrap_or_else(|| panic!("{name}: the parent forks:\n{}", all()));
     let first_drop = position("capset(", false);
-    // The read that finds the end of the walker's report, then the reap.
+    // The first read of a report (from the pipe, after the last child), and the read that
+    // finds its end.
+    let first_report_read = calls
+        .iter()
+        .enumerate()
+        .position(|(at, l)| at > last_child && l.contains("read("))
+        .unwrap_or_else(|| panic!("{name}: the parent reads a report:\n{}", all()));
     let end_of_report = calls
         .iter()
         .rposition(|l| l.contains("read(") && l.trim_end().ends_with("= 0"))
-        .unwrap_or_else(|| {
-            panic!(
-                "the parent reads the report to its end:\n{}",
-                calls.join("\n")
-            )
-        });
-    let reap = position("waitid(", true);
+        .unwrap_or_else(|| panic!("{name}: the parent reads the report to its end:\n{}", all()));
+    let reap = calls
+        .iter()
+        .rposition(|l| l.contains("waitid(") || l.contains("wait4("))
+        .unwrap_or_else(|| panic!("{name}: the parent reaps:\n{}", all()));
     let output = position("write(1,", false);
     assert!(
-        last_child < first_drop && end_of_report < first_drop && first_drop < reap && reap < output,
-        "last child, end of report, drop, reap, output:\n{}",
-        calls.join("\n")
+        last_child < first_drop
+            && first_drop < first_report_read
+            && end_of_report < reap
+            && reap < output,
+        "{name}: last child, drop, first read of the report, end of it, reap, output:\n{}",
+        all()
     );
 }

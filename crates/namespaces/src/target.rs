@@ -134,7 +134,9 @@ impl Pin {
     /// exits while it is being entered makes joining or forking fail in odd ways (a pid
     /// namespace whose init is gone refuses forks with ENOMEM): its death is the cause.
     pub(crate) fn explain(&self, error: NsError) -> NsError {
-        if sys::pidfd_alive(self.fd.as_fd()).is_err() {
+        // Only ESRCH means gone: the caller may have given up the privilege to signal another
+        // user's process, and EPERM then says nothing about its life.
+        if sys::pidfd_alive(self.fd.as_fd()) == Err(Errno::ESRCH) {
             NsError::ProcessExited { pid: self.pid }
         } else {
             error
