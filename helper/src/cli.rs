@@ -287,3 +287,182 @@ pub enum SchemaDocument {
     /// The document of `nshelper whois`.
     Whois,
 }
+
+/// The command line of the commonest call, `query [KIND] (--pid N | --netns NAME)...
+/// [--stats] [--pretty]` (or `--all` for the targets), parsed without clap; `None` for
+/// anything else, which clap then parses. Building clap's whole command tree is a fifth of
+/// a millisecond of a cold start, as much as joining a container's namespaces, and
+/// monitoring agents make this call over and over. It accepts only what clap reads the
+/// same way: a unit test holds the two to that.
+pub fn parse_common_query(args: &[std::ffi::OsString]) -> Option<Cli> {
+    let mut words = args.get(1..)?.iter().map(|arg| arg.to_str());
+    if words.next()?? != "query" {
+        return None;
+    }
+    let mut query = QueryArgs {
+        what: QueryKind::Links,
+        pids: Vec::new(),
+        netns: Vec::new(),
+        all: false,
+        ns: None,
+        stats: false,
+        common: CommonArgs {
+            output: OutputFormat::Json,
+            pretty: false,
+            timeout: Duration::from_secs(10),
+        },
+    };
+    let mut first = true;
+    while let Some(word) = words.next() {
+        let word = word?;
+        let (option, inline) = match word.split_once('=') {
+            Some((option, value)) if option.starts_with("--") => (option, Some(value)),
+            _ => (word, None),
+        };
+        let mut value = || match inline {
+            Some(value) => Some(value),
+            // A value that looks like an option is left to clap, which may read it either way.
+            None => words.next()?.filter(|value| !value.starts_with('-')),
+        };
+        match option {
+            "--pid" => {
+                let pid = value()?;
+                if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                query.pids.push(pid.parse().ok()?);
+            }
+            "--netns" => {
+                let netns = value()?;
+                if netns.is_empty() {
+                    return None;
+                }
+                query.netns.push(netns.to_owned());
+            }
+            "--all" if inline.is_none() && !query.all => query.all = true,
+            "--stats" if inline.is_none() && !query.stats => query.stats = true,
+            "--pretty" if inline.is_none() && !query.common.pretty => query.common.pretty = true,
+            kind if first && inline.is_none() => {
+                query.what = match kind {
+                    "links" => QueryKind::Links,
+                    "veths" => QueryKind::Veths,
+                    "addrs" => QueryKind::Addrs,
+                    "routes" => QueryKind::Routes,
+                    "neighbors" => QueryKind::Neighbors,
+                    "all" => QueryKind::All,
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        }
+        first = false;
+    }
+    if query.all && !(query.pids.is_empty() && query.netns.is_empty()) {
+        return None;
+    }
+    Some(Cli {
+        verbose: 0,
+        command: Command::Query(query),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+
+    use super::*;
+
+    /// Words that the fast path reads, or must leave to clap, in a query's command line.
+    const WORDS: [&str; 22] = [
+        "links",
+        "veths",
+        "all",
+        "addrs",
+        "bogus",
+        "--pid",
+        "--pid=7",
+        "--pid=",
+        "12",
+        "007",
+        "-3",
+        "4294967296",
+        "--netns",
+        "red",
+        "--netns=-x",
+        "--all",
+        "--stats",
+        "--pretty",
+        "--pretty=yes",
+        "-v",
+        "--",
+        "--ns",
+    ];
+
+    /// What the fast path made of `words` after `nshelper query`, next to what clap made.
+    fn both(words: &[&str]) -> (Option<String>, Option<String>) {
+        let args: Vec<OsString> = ["nshelper", "query"]
+            .iter()
+            .chain(words)
+            .map(OsString::from)
+            .collect();
+        let fast = parse_common_query(&args).map(|cli| format!("{cli:?}"));
+        let clap = Cli::try_parse_from(&args)
+            .ok()
+            .map(|cli| format!("{cli:?}"));
+        (fast, clap)
+    }
+
+    #[test]
+    fn the_fast_path_reads_every_command_line_it_takes_exactly_as_clap_does() {
+        // Every sequence of up to three words, and a deterministic sample of longer ones.
+        let mut lines: Vec<Vec<&str>> = vec![Vec::new()];
+        for length in 1..=3 {
+            let mut index = vec![0usize; length];
+            loop {
+                lines.push(index.iter().map(|&i| WORDS[i]).collect());
+                let Some(at) = index.iter().rposition(|&i| i + 1 < WORDS.len()) else {
+                    break;
+                };
+                index[at] += 1;
+                index[at + 1..].fill(0);
+            }
+        }
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..3000 {
+            let mut next = || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                usize::try_from(state % 1000).unwrap()
+            };
+            let length = 4 + next() % 4;
+            lines.push((0..length).map(|_| WORDS[next() % WORDS.len()]).collect());
+        }
+        let mut taken = 0;
+        for words in &lines {
+            let (fast, clap) = both(words);
+            if let Some(fast) = fast {
+                assert_eq!(Some(&fast), clap.as_ref(), "query {}", words.join(" "));
+                taken += 1;
+            }
+        }
+        // The fast path is not a parser that refuses everything.
+        assert!(taken > 250, "the fast path took only {taken} command lines");
+    }
+
+    #[test]
+    fn the_fast_path_takes_the_common_calls() {
+        for words in [
+            &["links", "--pid", "4242"][..],
+            &["--pid", "4242"],
+            &["veths", "--netns", "red", "--netns=/proc/1/ns/net"],
+            &["addrs", "--all", "--pretty"],
+            &["all", "--pid=1", "--stats"],
+            &[],
+        ] {
+            let (fast, clap) = both(words);
+            assert!(fast.is_some(), "query {}", words.join(" "));
+            assert_eq!(fast, clap, "query {}", words.join(" "));
+        }
+    }
+}

@@ -32,7 +32,8 @@ fn main() {
     // helper has dropped what it had.
     privileges::record_starting_capabilities();
     raise_descriptor_limit();
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match cli::parse_common_query(&args).map_or_else(|| Cli::try_parse_from(&args), Ok) {
         Ok(cli) => cli,
         Err(error) => std::process::exit(report_usage_error(error)),
     };
