@@ -10,6 +10,7 @@
 
 use nshelper_tests::{fnv1a, pattern};
 use std::fs::File;
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -108,6 +109,15 @@ fn run_allowing_survivors(mode: &str, options: &[&str]) -> (Run, Vec<(i32, Strin
 
 /// Kills (SIGKILL) every process with `tag` as an argument, and returns what it found.
 fn kill_tagged(tag: &str) -> Vec<(i32, String)> {
+    let found = tagged(tag);
+    for (pid, _) in &found {
+        let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+    }
+    found
+}
+
+/// Every process with `tag` as an argument.
+fn tagged(tag: &str) -> Vec<(i32, String)> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("list /proc").flatten() {
         let Some(pid) = entry
@@ -121,7 +131,6 @@ fn kill_tagged(tag: &str) -> Vec<(i32, String)> {
             continue;
         };
         if cmdline.split(|b| *b == 0).any(|arg| arg == tag.as_bytes()) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             let printable = String::from_utf8_lossy(&cmdline).replace('\0', " ");
             found.push((pid, printable));
         }
@@ -290,14 +299,33 @@ fn dropping_a_running_query_kills_and_reaps_it() {
     assert_eq!(run.doc["outcome"], "dropped", "{}", run.doc);
 }
 
-/// The query process kills its parent (the middle process) with SIGKILL and sleeps: it
-/// must die with it (parent-death signal) and be reaped by the caller as subreaper, and
-/// the caller must report the middle process's death. If the query process lingered, the
-/// pipe would stay open and the run would end in a timeout after 30 s instead.
+/// The query process is the caller's own child (the middle process forks it with
+/// CLONE_PARENT and exits): when the caller dies, here killed by the query process itself,
+/// the query process dies with it (parent-death signal) rather than sleep on for ten
+/// minutes.
 #[test]
-fn killed_middle_process_takes_the_query_process_with_it() {
-    let run = run("kill-middle", &[]);
-    error(&run, "Killed", "Killed(9)");
+fn the_query_process_dies_with_its_caller() {
+    let tag = format!("engine-fault-test-{}-kill-caller", std::process::id());
+    let status = Command::new(util::workspace_bin("engine-fault"))
+        .args(["kill-caller", "--tag", &tag])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .expect("run engine-fault");
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "engine-fault kill-caller: {status}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !tagged(&tag).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let survivors = kill_tagged(&tag);
+    assert!(
+        survivors.is_empty(),
+        "the query process outlived its caller (killed now): {survivors:?}"
+    );
 }
 
 /// A query that leaves a process running in its process group and returns: the result
@@ -360,10 +388,37 @@ fn real_time_signal_is_reported_with_its_number() {
     error(&run, "Killed", "Killed(40)");
 }
 
+/// When the caller's children are born in another pid namespace than its own (here after
+/// `unshare --pid`), a pid the middle process sees is not one the caller could wait for:
+/// the middle process then waits for the query process itself and passes its status on,
+/// a real-time signal's number included, and its result as usual.
 #[test]
-fn middle_process_killed_by_a_real_time_signal_is_reported_with_its_number() {
-    let run = run("kill-middle-rt", &[]);
-    error(&run, "Killed", "Killed(40)");
+fn a_caller_whose_children_are_born_in_another_pid_namespace_still_gets_every_status() {
+    if !util::require_root(
+        "a_caller_whose_children_are_born_in_another_pid_namespace_still_gets_every_status",
+    ) {
+        return;
+    }
+    for (mode, expected) in [("ok-small", None), ("rt-signal", Some("Killed(40)"))] {
+        let tag = format!("engine-fault-test-{}-unshared-{mode}", std::process::id());
+        let output = Command::new("unshare")
+            .arg("--pid")
+            .arg(util::workspace_bin("engine-fault"))
+            .args([mode, "--tag", &tag])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run unshare --pid engine-fault");
+        let survivors = kill_tagged(&tag);
+        assert!(survivors.is_empty(), "{mode}: left behind: {survivors:?}");
+        let text = String::from_utf8_lossy(&output.stdout);
+        let doc: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{mode}: not one JSON line ({e}): {text}"));
+        match expected {
+            None => assert_eq!(doc["text"], "hello", "{mode}: {doc}"),
+            Some(debug) => assert_eq!(doc["debug"], debug, "{mode}: {doc}"),
+        }
+        assert_eq!(doc["leftover_children"], 0, "{mode}: {doc}");
+    }
 }
 
 #[test]

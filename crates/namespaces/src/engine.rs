@@ -34,6 +34,9 @@ pub(crate) const TAG_QUERY_ERROR: u8 = b'Q';
 const TAG_JOIN_ERROR: u8 = b'J';
 const TAG_PROOF_ERROR: u8 = b'P';
 pub(crate) const TAG_FORK_ERROR: u8 = b'F';
+/// The middle process's last word: the pid of the query process it forked, as the caller
+/// sees it, 4 bytes little-endian. Always first on the pipe when it is sent.
+const TAG_QUERY_PROCESS: u8 = b'C';
 
 /// What a query process sends when it succeeds.
 pub enum Report {
@@ -62,12 +65,18 @@ pub struct RunningQuery {
     pin: Option<crate::target::Pin>,
     /// A pidfd of the middle process: readable once it has exited.
     middle_exit: Option<OwnedFd>,
+    /// Whether the middle process names a query process it forked as the caller's child.
+    names_query_process: bool,
+    /// That query process once named, with a pidfd of it (readable once it has exited).
+    query_process: Option<(Pid, Option<OwnedFd>)>,
     report: OwnedFd,
     finished: bool,
 }
 
 /// Forks the process that joins `plan`'s namespaces, which forks the process that runs
-/// `query` there.
+/// `query` there. That query process is forked as the caller's own child (a sibling of the
+/// middle process), so that the middle process can exit at once: the caller reaps both,
+/// and the query's exit status reaches it without a process in between.
 ///
 /// `query` gets the inodes of the namespaces (those `plan` reports) that it is in, read from
 /// its own `/proc/thread-self/ns`, and returns either its result or an error, each as bytes
@@ -87,10 +96,15 @@ where
 {
     let mut plan = plan;
     let pin = plan.pin.take();
+    // A sibling's pid, as the middle process sees it, is one we can wait for only if our
+    // children are born in our own pid namespace; otherwise the middle process waits for
+    // the query process itself and passes its status on.
+    let siblings = proc.children_share_our_pid_namespace();
     let mut running = fork_reporting(proc, |parent, report_writer| {
-        run_middle(parent, plan, proc, keep, report_writer, query)
+        run_middle(parent, plan, proc, keep, report_writer, siblings, query)
     })?;
     running.pin = pin;
+    running.names_query_process = siblings;
     Ok(running)
 }
 
@@ -130,14 +144,16 @@ pub(crate) fn fork_reporting(
     }
 }
 
-/// The first child: joins the namespaces, then forks the query process and passes its
-/// exit status on. Never returns.
+/// The first child: joins the namespaces, then forks the query process. With `siblings`,
+/// it forks it as the caller's child, names it on the pipe and exits at once; otherwise it
+/// forks its own child and passes its exit status on. Never returns.
 fn run_middle<F, R>(
     parent: OwnedFd,
     plan: JoinPlan,
     proc: &ProcRoot,
     keep: &[BorrowedFd<'_>],
     report_writer: OwnedFd,
+    siblings: bool,
     query: F,
 ) -> std::convert::Infallible
 where
@@ -159,7 +175,6 @@ where
         frame.extend(errno_bytes(errno));
         send_and_exit(&report_writer, &frame, 1);
     }
-    drop(parent);
     let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
     // Processes inside the target must not be able to ptrace or read the memory of a
     // process that came from outside with our credentials.
@@ -177,13 +192,30 @@ where
         Ok(middle) => middle,
         Err(errno) => send_and_exit(&report_writer, &fork_error_frame(errno), 1),
     };
-    match sys::fork(proc) {
+    let forked = if siblings {
+        sys::fork_sibling(proc)
+    } else {
+        sys::fork(proc)
+    };
+    match forked {
         Err(error) => {
             let errno = error.errno().unwrap_or(Errno::EAGAIN);
             send_and_exit(&report_writer, &fork_error_frame(errno), 1)
         }
         Ok(ForkResult::Child) => {
-            in_child(|| run_query(&middle, &reported, proc, report_writer, query))
+            // The query process dies with whichever process is its parent. A sibling writes
+            // nothing before the middle process has named it and exited.
+            let (dies_with, after) = if siblings {
+                (&parent, Some(&middle))
+            } else {
+                (&middle, None)
+            };
+            in_child(|| run_query(dies_with, after, &reported, proc, report_writer, query))
+        }
+        Ok(ForkResult::Parent { child }) if siblings => {
+            let mut frame = vec![TAG_QUERY_PROCESS];
+            frame.extend(child.as_raw().to_le_bytes());
+            send_and_exit(&report_writer, &frame, 0)
         }
         Ok(ForkResult::Parent { child }) => {
             drop(report_writer);
@@ -196,9 +228,12 @@ where
     }
 }
 
-/// The grandchild, a member of every joined namespace including the pid namespace.
+/// The query process, a member of every joined namespace including the pid namespace. It
+/// dies with `parent`, and writes nothing before `after` (the middle process, when that
+/// names it on the pipe) has exited.
 fn run_query<F, R>(
-    middle: &OwnedFd,
+    parent: &OwnedFd,
+    after: Option<&OwnedFd>,
     reported: &[NsType],
     proc: &ProcRoot,
     report_writer: OwnedFd,
@@ -208,7 +243,7 @@ where
     F: FnOnce(&[(NsType, u64)]) -> Result<R, Vec<u8>>,
     R: Into<Report>,
 {
-    die_with(middle);
+    die_with(parent);
     let mut inodes = Vec::with_capacity(reported.len());
     for kind in reported {
         match proc.own_namespace_inode(*kind) {
@@ -216,11 +251,31 @@ where
             Err(errno) => {
                 let mut frame = vec![TAG_PROOF_ERROR, kind.index()];
                 frame.extend(errno_bytes(errno));
+                if let Some(middle) = after {
+                    wait_for_exit(middle);
+                }
                 send_and_exit(&report_writer, &frame, 1);
             }
         }
     }
-    send_outcome_and_exit(report_writer, query(&inodes))
+    let outcome = query(&inodes);
+    // Nothing may go ahead of the middle process's frame. It is long gone by now, having
+    // had the whole query's time to exit.
+    if let Some(middle) = after {
+        wait_for_exit(middle);
+    }
+    send_outcome_and_exit(report_writer, outcome)
+}
+
+/// Waits until the process behind `pidfd` has exited.
+fn wait_for_exit(pidfd: &OwnedFd) {
+    loop {
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(Errno::EINTR) | Ok(0) => continue,
+            Ok(_) | Err(_) => return,
+        }
+    }
 }
 
 /// Sends a query's report, or its error, and ends the process.
@@ -316,6 +371,8 @@ impl RunningQuery {
             middle,
             pin: None,
             middle_exit: sys::pidfd_open(middle.as_raw(), 0).ok(),
+            names_query_process: false,
+            query_process: None,
             report,
             finished: false,
         }
@@ -354,10 +411,12 @@ impl RunningQuery {
         (outcome, made)
     }
 
-    /// Reads until the report ends: at end of file, or once the middle process has exited
-    /// and what is left in the pipe is drained (a process that escaped the query's process
-    /// group may hold the pipe open, but it cannot hold the result back).
-    fn read_report(&self, timeout: Duration) -> Result<Vec<u8>, NsError> {
+    /// Reads until the report ends: at end of file, or once the process that writes it has
+    /// exited and what is left in the pipe is drained (a process that escaped the query's
+    /// process group may hold the pipe open, but it cannot hold the result back). That
+    /// process is the query process once the middle process has named it, else the middle
+    /// process.
+    fn read_report(&mut self, timeout: Duration) -> Result<Vec<u8>, NsError> {
         // A deadline too far to represent is no deadline.
         let deadline = Instant::now().checked_add(timeout);
         // Non-blocking, so that each wakeup reads all there is straight into the report,
@@ -388,8 +447,12 @@ impl RunningQuery {
                 PollTimeout::NONE
             };
             let mut fds = vec![PollFd::new(self.report.as_fd(), PollFlags::POLLIN)];
-            if let Some(middle_exit) = &self.middle_exit {
-                fds.push(PollFd::new(middle_exit.as_fd(), PollFlags::POLLIN));
+            let writer_exit = match &self.query_process {
+                Some((_, query_exit)) => query_exit.as_ref(),
+                None => self.middle_exit.as_ref(),
+            };
+            if let Some(writer_exit) = writer_exit {
+                fds.push(PollFd::new(writer_exit.as_fd(), PollFlags::POLLIN));
             }
             match poll(&mut fds, wait) {
                 Ok(0) if draining => return Ok(report),
@@ -429,6 +492,12 @@ impl RunningQuery {
                 let _ = killpg(self.middle, Signal::SIGKILL);
                 return Err(NsError::ReportTooLarge(REPORT_LIMIT));
             }
+            if self.take_query_process(&mut report) {
+                // The middle process has just named the query process: its exit, not the
+                // middle one's, ends the report from now on.
+                draining = false;
+                continue;
+            }
             // End of file, or nothing more while draining.
             if ended || (draining && report.len() == before) {
                 return Ok(report);
@@ -436,9 +505,29 @@ impl RunningQuery {
         }
     }
 
-    /// Reaps the middle process, then whatever is left of its process group, so that no
-    /// zombie or stray process of the query outlives the call. Other children of the caller
-    /// are left alone.
+    /// Takes the middle process's naming of the query process off the front of `report`,
+    /// if it is there whole and due; says whether it did.
+    fn take_query_process(&mut self, report: &mut Vec<u8>) -> bool {
+        if !self.names_query_process || self.query_process.is_some() {
+            return false;
+        }
+        let pid = match report.get(..5) {
+            Some([TAG_QUERY_PROCESS, pid @ ..]) => {
+                i32::from_le_bytes([pid[0], pid[1], pid[2], pid[3]])
+            }
+            _ => return false,
+        };
+        report.drain(..5);
+        // Our own child, not reaped yet: the number cannot be anyone else's.
+        let exit = sys::pidfd_open(pid, 0).ok();
+        self.query_process = Some((Pid::from_raw(pid), exit));
+        true
+    }
+
+    /// Reaps the query process and the middle process, then whatever is left of their
+    /// process group, so that no zombie or stray process of the query outlives the call.
+    /// Other children of the caller are left alone. The status is the query process's, or
+    /// the middle process's when it named none.
     fn reap(&mut self) -> Result<ChildExit, Errno> {
         // Wait without reaping: while the middle process is a zombie its pid, and so its
         // process group id, cannot be reused, so the group kill below cannot hit a stranger.
@@ -446,13 +535,17 @@ impl RunningQuery {
             Id::Pid(self.middle),
             WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
         ) {}
+        let query_status = self
+            .query_process
+            .take()
+            .map(|(pid, _)| sys::wait_child(pid.as_raw()).map(|(_, exit)| exit));
         let _ = killpg(self.middle, Signal::SIGKILL);
-        let status = sys::wait_child(self.middle.as_raw()).map(|(_, exit)| exit);
+        let middle_status = sys::wait_child(self.middle.as_raw()).map(|(_, exit)| exit);
         self.finished = true;
-        // A query process orphaned by a killed middle process comes to us as subreaper,
-        // still in the group, and was killed above.
+        // A query process the middle one had no time to name is our child too, still in the
+        // group, and was killed above.
         while sys::wait_child(-self.middle.as_raw()).is_ok() {}
-        status
+        query_status.unwrap_or(middle_status)
     }
 }
 
@@ -499,7 +592,7 @@ fn interpret(status: Result<ChildExit, Errno>, report: Vec<u8>) -> Result<Vec<u8
             _ => Err(NsError::Exited(1)),
         },
         ChildExit::Exited(EXIT_PANICKED) => Err(NsError::Panicked),
-        // The middle process passes a signal that killed the query process on as 128 + N.
+        // A signal's number, as a shell passes it on (128 + N).
         ChildExit::Exited(code) if code > 128 => Err(NsError::Killed(code - 128)),
         ChildExit::Exited(code) => Err(NsError::Exited(code)),
         ChildExit::Signaled(signal) => Err(NsError::Killed(signal)),

@@ -34,6 +34,55 @@ pub fn fork(proc: &crate::ProcRoot) -> Result<ForkResult, crate::NsError> {
     })
 }
 
+/// Forks the process as a sibling rather than a child (`clone(2)` with `CLONE_PARENT`): the
+/// new process is a child of the caller's parent, which reaps it and gets its exit status,
+/// so that the caller may exit at once. Checks first that the process is single-threaded.
+///
+/// The child must end with [`exit_now`], never by returning into the caller's frames.
+pub fn fork_sibling(proc: &crate::ProcRoot) -> Result<ForkResult, crate::NsError> {
+    let threads = proc
+        .own_thread_count()
+        .map_err(|errno| crate::NsError::Sys {
+            call: "count threads",
+            errno,
+        })?;
+    if threads != 1 {
+        return Err(crate::NsError::NotSingleThreaded(threads));
+    }
+    let flags = libc::c_ulong::try_from(libc::CLONE_PARENT | libc::SIGCHLD).unwrap_or(0);
+    // SAFETY: with no new stack and no CLONE_VM, clone copies the address space and the child
+    // returns here on its own copy of the stack, exactly as from fork(2). What fork adds in
+    // glibc is for threads (atfork handlers, lock resets) and the process is single-threaded,
+    // as just checked; glibc's raise and abort ask the kernel for the thread id rather than
+    // trusting the one cached in the thread block, which is the caller's in the child. The
+    // engine's children only run its own code and leave through `exit_now`.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags,
+            0 as libc::c_ulong,
+            std::ptr::null_mut::<libc::c_int>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            0 as libc::c_ulong,
+        )
+    };
+    match Errno::result(rc) {
+        Ok(0) => Ok(ForkResult::Child),
+        Ok(child) => Ok(ForkResult::Parent {
+            child: nix::unistd::Pid::from_raw(libc::pid_t::try_from(child).map_err(|_| {
+                crate::NsError::Sys {
+                    call: "clone",
+                    errno: Errno::EOVERFLOW,
+                }
+            })?),
+        }),
+        Err(errno) => Err(crate::NsError::Sys {
+            call: "clone",
+            errno,
+        }),
+    }
+}
+
 /// Ends the process at once, without running exit handlers or flushing stdio buffers that
 /// a forked child shares with its parent.
 pub fn exit_now(code: i32) -> ! {

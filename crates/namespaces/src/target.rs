@@ -44,6 +44,22 @@ impl ProcRoot {
         self.open_in(&format!("thread-self/ns/{}", kind.name()), OFlag::O_RDONLY)
     }
 
+    /// Whether our children are born in our own pid namespace, so that a pid a child sees
+    /// for its own child is one we see too. Not so under `nsenter -p -F` or after
+    /// `unshare(CLONE_NEWPID)`, for instance.
+    pub fn children_share_our_pid_namespace(&self) -> bool {
+        let inode = |path: &str| {
+            fstatat(self.dir.as_fd(), path, AtFlags::empty()).map(|st| (st.st_dev, st.st_ino))
+        };
+        match (
+            inode("thread-self/ns/pid"),
+            inode("thread-self/ns/pid_for_children"),
+        ) {
+            (Ok(own), Ok(children)) => own == children,
+            _ => false,
+        }
+    }
+
     /// Whether this `/proc` numbers processes as our own pid namespace does.
     pub fn is_of_own_pid_namespace(&self) -> bool {
         let own = nix::unistd::getpid().as_raw().to_string();

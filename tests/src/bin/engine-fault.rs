@@ -16,9 +16,11 @@
 //!   `net=…,pid=…,mnt=…`), `background` (leaves a sleeper in its process group): `Ok`.
 //! - `query-error`, `query-error-huge` (1 MiB): `Query(bytes)`.
 //! - `panic`: `Panicked` (`Killed(6)` when built with `panic = "abort"`).
-//! - `abort`, `stack-overflow`: `Killed(6)`; `segv`: `Killed(11)`; `kill-self`,
-//!   `kill-middle` (kills its parent, the middle process): `Killed(9)`; `rt-signal`,
-//!   `kill-middle-rt` (signal 40 to itself, to its parent): `Killed(40)`.
+//! - `abort`, `stack-overflow`: `Killed(6)`; `segv`, `kill-self`: `Killed(11)`, `Killed(9)`;
+//!   `rt-signal` (signal 40 to itself): `Killed(40)`.
+//! - `kill-caller`: the query process, which is this process's own child, kills this
+//!   process with SIGKILL and sleeps. Nothing is printed; the query process must die with
+//!   its parent rather than sleep on.
 //! - `exit-N` (`process::exit(N)` in the query): `Exited(N)`, except that 0 is a
 //!   `MalformedReport` (no result) and 70 and 129 to 192 read as `Panicked` and `Killed`.
 //! - `hang` (sleeps; use `--timeout-ms`): `Timeout`; `drop`: the same query, dropped.
@@ -272,16 +274,12 @@ fn run_query(args: &Args, inodes: &[(NsType, u64)]) -> Result<Vec<u8>, Vec<u8>> 
             sleep_secs(args.sleep_secs);
             Err(b"woke up".to_vec())
         }
-        "kill-middle" => {
-            // The middle process dies; the query process must not linger after it.
+        "kill-caller" => {
+            // The query process is the caller's child: the caller dies, and the query
+            // process must not linger after it.
             let _ = kill(getppid(), Signal::SIGKILL);
             sleep_secs(args.sleep_secs);
-            Err(b"outlived the middle process".to_vec())
-        }
-        "kill-middle-rt" => {
-            signal_with_kill_command("40", getppid().as_raw());
-            sleep_secs(args.sleep_secs);
-            Err(b"outlived the middle process".to_vec())
+            Err(b"outlived the caller".to_vec())
         }
         "background" => {
             // Left running in the middle process's group, as a careless query might.
