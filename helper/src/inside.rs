@@ -283,8 +283,19 @@ pub fn has_peer_in(report: &InsideReport, inode: u64) -> bool {
 /// another namespace, from the nsids each report mapped and the links of all reports (and
 /// `also`, the links of one more namespace).
 pub fn name_peers(reports: &mut [&mut InsideReport], also: Option<(u64, &[Link])>) {
+    // Only the namespaces that hold some veth's peer need their names listed: a namespace
+    // of 5,000 veths paired among themselves needs none.
+    let mut wanted: HashSet<u64> = HashSet::new();
+    for report in reports.iter() {
+        let nsids: HashMap<i32, u64> = report.nsids.iter().copied().collect();
+        for link in report.contents.links.iter().flatten() {
+            if let (Some(nsid), Some(_)) = (link.link_netnsid, &link.peer) {
+                wanted.extend(nsids.get(&nsid));
+            }
+        }
+    }
     let mut names: HashMap<u64, HashMap<u32, (String, Option<String>)>> = HashMap::new();
-    if let Some((inode, links)) = also {
+    if let Some((inode, links)) = also.filter(|(inode, _)| wanted.contains(inode)) {
         names.insert(inode, links.iter().map(name_entry).collect());
     }
     for report in reports.iter() {
@@ -292,7 +303,9 @@ pub fn name_peers(reports: &mut [&mut InsideReport], also: Option<(u64, &[Link])
         else {
             continue;
         };
-        names.insert(*inode, links.iter().map(name_entry).collect());
+        if wanted.contains(inode) {
+            names.insert(*inode, links.iter().map(name_entry).collect());
+        }
     }
     for report in reports.iter_mut() {
         let nsids: HashMap<i32, u64> = report.nsids.iter().copied().collect();

@@ -1,7 +1,6 @@
 //! Turns raw link messages into the model, the way `ip -j link` presents them.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use nshelper_model::{name_from_bytes, Link, LinkStats, Peer, RxStats, TxStats};
 
@@ -216,7 +215,7 @@ fn hex(bytes: &[u8]) -> String {
 /// inode: a veth whose peer is in the same namespace names it as the peer's. `with_stats`
 /// fills `stats64` from `IFLA_STATS64`; without it `stats64` is always `None`.
 pub fn links_from_dump(raw_links: Vec<RawLink>, netns_inode: u64, with_stats: bool) -> Vec<Link> {
-    let by_index: HashMap<u32, &RawLink> = raw_links.iter().map(|l| (l.ifindex, l)).collect();
+    let by_index = ByIndex::new(&raw_links);
     let mut links: Vec<Link> = raw_links
         .iter()
         .map(|raw| {
@@ -288,10 +287,31 @@ pub fn links_from_dump(raw_links: Vec<RawLink>, netns_inode: u64, with_stats: bo
     links
 }
 
+/// The links of a dump by ifindex: a sorted list searched by halves. The kernel dumps links
+/// in ifindex order, so sorting is a check, and no hash is computed per link.
+struct ByIndex<'a> {
+    sorted: Vec<(u32, &'a RawLink)>,
+}
+
+impl<'a> ByIndex<'a> {
+    fn new(raw_links: &'a [RawLink]) -> Self {
+        let mut sorted: Vec<(u32, &RawLink)> = raw_links.iter().map(|l| (l.ifindex, l)).collect();
+        sorted.sort_by_key(|(ifindex, _)| *ifindex);
+        ByIndex { sorted }
+    }
+
+    fn get(&self, ifindex: &u32) -> Option<&'a RawLink> {
+        self.sorted
+            .binary_search_by_key(ifindex, |(at, _)| *at)
+            .ok()
+            .map(|at| self.sorted[at].1)
+    }
+}
+
 fn veth_peer(
     peer_index: u32,
     peer_netnsid: Option<i32>,
-    same_namespace: &HashMap<u32, &RawLink>,
+    same_namespace: &ByIndex<'_>,
     netns_inode: u64,
 ) -> Peer {
     match peer_netnsid {
