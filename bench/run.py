@@ -70,6 +70,8 @@ MANY = 1000
 GROWTH = (100, 1000, 3000)
 # One container's runs take milliseconds: it gets this many times more of them.
 CONTAINER_RUNS_FACTOR = 15
+# Nor are the many-links runs long: that scenario gets this many times more.
+MANY_LINKS_RUNS_FACTOR = 3
 BIG_PAIRS = 2500
 
 
@@ -606,7 +608,8 @@ def main():
         # kernel unregistering 10,000 veths for a while after, and this scenario, whose runs
         # take milliseconds, was 15% slower after it (start-up alone, 1.51 against 1.31 ms).
         container = one_container(paths, runs * CONTAINER_RUNS_FACTOR)
-        big = many_links(paths, runs)
+        # Its runs take a tenth of a second: three times the runs cost a few seconds.
+        big = many_links(paths, runs * MANY_LINKS_RUNS_FACTOR)
 
         growth = {}
         have = 0
@@ -708,7 +711,8 @@ def main():
     )
     notes = f"""\
 - Median of {runs} alternating runs per tool (`ip -all netns exec` at {GROWTH[-1]:,} namespaces:
-  {paths.slow_runs}; one container: {runs * CONTAINER_RUNS_FACTOR}), each after one untimed run
+  {paths.slow_runs}; one container: {runs * CONTAINER_RUNS_FACTOR}; many links:
+  {runs * MANY_LINKS_RUNS_FACTOR}), each after one untimed run
   whose output was checked. Wall time from spawn to reap, stdout on /dev/null; every run
   exited 0 with nothing on stderr.
 - nshelper: `{os.path.relpath(origins['nshelper'][0], ROOT)}`, sha256 {origins['nshelper'][1]}…,
