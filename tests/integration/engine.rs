@@ -421,6 +421,47 @@ fn a_caller_whose_children_are_born_in_another_pid_namespace_still_gets_every_st
     }
 }
 
+/// A report that cannot be read to its end (here strace fails the caller's second poll of
+/// the pipe, after the middle process has named the query process) is an error at once:
+/// the query process, blocked on a full pipe with 8 MiB to write, is killed before anyone
+/// waits for it, rather than waited for forever.
+#[test]
+fn a_failed_read_of_the_report_kills_the_query_process_before_waiting_for_it() {
+    let tag = format!("engine-fault-test-{}-poll-fails", std::process::id());
+    // strace counts per process: the caller's third poll is the second of the report (the
+    // first is the Rust runtime's check of descriptors 0 to 2).
+    let output = Command::new("timeout")
+        .args([
+            "--kill-after=5",
+            "60",
+            "strace",
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+        ])
+        .args(["-e", "trace=poll", "-e", "inject=poll:error=EIO:when=3"])
+        .arg(util::workspace_bin("engine-fault"))
+        .args(["ok-huge", "--tag", &tag])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run strace engine-fault");
+    let survivors = kill_tagged(&tag);
+    assert!(
+        output.status.success(),
+        "engine-fault hung or failed ({}; 124 is a hang): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(survivors.is_empty(), "left behind: {survivors:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let doc: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not one JSON line ({e}): {text}"));
+    assert_eq!(doc["debug"], "Sys { call: \"poll\", errno: EIO }", "{doc}");
+    assert_eq!(doc["leftover_children"], 0, "{doc}");
+    assert_eq!(doc["wait_any"], "ECHILD", "{doc}");
+}
+
 #[test]
 fn other_children_of_the_caller_are_left_alone() {
     let run = run("foreign-child", &["--sleep-secs", "2"]);

@@ -68,7 +68,7 @@ pub struct RunningQuery {
     /// Whether the middle process names a query process it forked as the caller's child.
     names_query_process: bool,
     /// That query process once named, with a pidfd of it (readable once it has exited).
-    query_process: Option<(Pid, Option<OwnedFd>)>,
+    query_process: Option<(Pid, OwnedFd)>,
     report: OwnedFd,
     finished: bool,
 }
@@ -267,13 +267,16 @@ where
     send_outcome_and_exit(report_writer, outcome)
 }
 
-/// Waits until the process behind `pidfd` has exited.
+/// Waits until the process behind `pidfd` has exited. A wait that fails ends the calling
+/// process without a word: writing anyway could put its report ahead of the frame that
+/// must come first, and the parent reads a plain exit as the error it is.
 fn wait_for_exit(pidfd: &OwnedFd) {
     loop {
         let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::NONE) {
             Err(Errno::EINTR) | Ok(0) => continue,
-            Ok(_) | Err(_) => return,
+            Ok(_) => return,
+            Err(_) => sys::exit_now(1),
         }
     }
 }
@@ -398,7 +401,9 @@ impl RunningQuery {
             Ok(report) if report.first() == Some(&TAG_RESULT) => Some(early(&report[1..])),
             _ => None,
         };
-        let status = self.reap();
+        // A report that could not be read to its end leaves children that may still run,
+        // or wait on a full pipe: they are killed before anyone waits for them.
+        let status = self.reap(report.is_err());
         let outcome = report.and_then(|report| interpret(status, report));
         let outcome = match (outcome, &self.pin) {
             (Err(error @ NsError::Timeout(_)), _) | (Err(error @ NsError::Query(_)), _) => {
@@ -448,7 +453,7 @@ impl RunningQuery {
             };
             let mut fds = vec![PollFd::new(self.report.as_fd(), PollFlags::POLLIN)];
             let writer_exit = match &self.query_process {
-                Some((_, query_exit)) => query_exit.as_ref(),
+                Some((_, query_exit)) => Some(query_exit),
                 None => self.middle_exit.as_ref(),
             };
             if let Some(writer_exit) = writer_exit {
@@ -492,7 +497,7 @@ impl RunningQuery {
                 let _ = killpg(self.middle, Signal::SIGKILL);
                 return Err(NsError::ReportTooLarge(REPORT_LIMIT));
             }
-            if self.take_query_process(&mut report) {
+            if self.take_query_process(&mut report)? {
                 // The middle process has just named the query process: its exit, not the
                 // middle one's, ends the report from now on.
                 draining = false;
@@ -507,28 +512,37 @@ impl RunningQuery {
 
     /// Takes the middle process's naming of the query process off the front of `report`,
     /// if it is there whole and due; says whether it did.
-    fn take_query_process(&mut self, report: &mut Vec<u8>) -> bool {
+    fn take_query_process(&mut self, report: &mut Vec<u8>) -> Result<bool, NsError> {
         if !self.names_query_process || self.query_process.is_some() {
-            return false;
+            return Ok(false);
         }
         let pid = match report.get(..5) {
             Some([TAG_QUERY_PROCESS, pid @ ..]) => {
                 i32::from_le_bytes([pid[0], pid[1], pid[2], pid[3]])
             }
-            _ => return false,
+            _ => return Ok(false),
         };
         report.drain(..5);
-        // Our own child, not reaped yet: the number cannot be anyone else's.
-        let exit = sys::pidfd_open(pid, 0).ok();
+        // Our own child, not reaped yet: the number cannot be anyone else's. Without a
+        // pidfd its exit could not end the report, and a process it left holding the pipe
+        // could hold the result back.
+        let exit = sys::pidfd_open(pid, 0).map_err(|errno| NsError::Sys {
+            call: "pidfd_open",
+            errno,
+        })?;
         self.query_process = Some((Pid::from_raw(pid), exit));
-        true
+        Ok(true)
     }
 
     /// Reaps the query process and the middle process, then whatever is left of their
     /// process group, so that no zombie or stray process of the query outlives the call.
     /// Other children of the caller are left alone. The status is the query process's, or
     /// the middle process's when it named none.
-    fn reap(&mut self) -> Result<ChildExit, Errno> {
+    fn reap(&mut self, kill_first: bool) -> Result<ChildExit, Errno> {
+        if kill_first {
+            // While the middle process is not reaped, its group id cannot be anyone else's.
+            let _ = killpg(self.middle, Signal::SIGKILL);
+        }
         // Wait without reaping: while the middle process is a zombie its pid, and so its
         // process group id, cannot be reused, so the group kill below cannot hit a stranger.
         while let Err(Errno::EINTR) = waitid(
@@ -552,8 +566,7 @@ impl RunningQuery {
 impl Drop for RunningQuery {
     fn drop(&mut self) {
         if !self.finished {
-            let _ = killpg(self.middle, Signal::SIGKILL);
-            let _ = self.reap();
+            let _ = self.reap(true);
         }
     }
 }
