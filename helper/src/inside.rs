@@ -283,11 +283,14 @@ pub fn has_peer_in(report: &InsideReport, inode: u64) -> bool {
 /// another namespace, from the nsids each report mapped and the links of all reports (and
 /// `also`, the links of one more namespace).
 pub fn name_peers(reports: &mut [&mut InsideReport], also: Option<(u64, &[Link])>) {
+    let nsid_maps: Vec<HashMap<i32, u64>> = reports
+        .iter()
+        .map(|report| report.nsids.iter().copied().collect())
+        .collect();
     // Only the namespaces that hold some veth's peer need their names listed: a namespace
     // of 5,000 veths paired among themselves needs none.
     let mut wanted: HashSet<u64> = HashSet::new();
-    for report in reports.iter() {
-        let nsids: HashMap<i32, u64> = report.nsids.iter().copied().collect();
+    for (report, nsids) in reports.iter().zip(&nsid_maps) {
         for link in report.contents.links.iter().flatten() {
             if let (Some(nsid), Some(_)) = (link.link_netnsid, &link.peer) {
                 wanted.extend(nsids.get(&nsid));
@@ -307,8 +310,7 @@ pub fn name_peers(reports: &mut [&mut InsideReport], also: Option<(u64, &[Link])
             names.insert(*inode, links.iter().map(name_entry).collect());
         }
     }
-    for report in reports.iter_mut() {
-        let nsids: HashMap<i32, u64> = report.nsids.iter().copied().collect();
+    for (report, nsids) in reports.iter_mut().zip(&nsid_maps) {
         let Some(links) = report.contents.links.as_mut() else {
             continue;
         };

@@ -16,15 +16,7 @@ const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
 ///
 /// The child must end with [`exit_now`], never by returning into the caller's frames.
 pub fn fork(proc: &crate::ProcRoot) -> Result<ForkResult, crate::NsError> {
-    let threads = proc
-        .own_thread_count()
-        .map_err(|errno| crate::NsError::Sys {
-            call: "count threads",
-            errno,
-        })?;
-    if threads != 1 {
-        return Err(crate::NsError::NotSingleThreaded(threads));
-    }
+    check_single_threaded(proc)?;
     // SAFETY: the process has just been found single-threaded, so no other thread can hold
     // a lock (the allocator's included) that the child would inherit in a locked state. The
     // engine's children only run its own code and leave through `exit_now`.
@@ -40,15 +32,7 @@ pub fn fork(proc: &crate::ProcRoot) -> Result<ForkResult, crate::NsError> {
 ///
 /// The child must end with [`exit_now`], never by returning into the caller's frames.
 pub fn fork_sibling(proc: &crate::ProcRoot) -> Result<ForkResult, crate::NsError> {
-    let threads = proc
-        .own_thread_count()
-        .map_err(|errno| crate::NsError::Sys {
-            call: "count threads",
-            errno,
-        })?;
-    if threads != 1 {
-        return Err(crate::NsError::NotSingleThreaded(threads));
-    }
+    check_single_threaded(proc)?;
     let flags = libc::c_ulong::try_from(libc::CLONE_PARENT | libc::SIGCHLD).unwrap_or(0);
     // SAFETY: with no new stack and no CLONE_VM, clone copies the address space and the child
     // returns here on its own copy of the stack, exactly as from fork(2). What fork adds in
@@ -81,6 +65,21 @@ pub fn fork_sibling(proc: &crate::ProcRoot) -> Result<ForkResult, crate::NsError
             errno,
         }),
     }
+}
+
+/// Fails unless the process has exactly one thread: a fork copies only the calling thread,
+/// and a lock another one held (the allocator's included) would stay locked in the child.
+fn check_single_threaded(proc: &crate::ProcRoot) -> Result<(), crate::NsError> {
+    let threads = proc
+        .own_thread_count()
+        .map_err(|errno| crate::NsError::Sys {
+            call: "count threads",
+            errno,
+        })?;
+    if threads != 1 {
+        return Err(crate::NsError::NotSingleThreaded(threads));
+    }
+    Ok(())
 }
 
 /// Ends the process at once, without running exit handlers or flushing stdio buffers that
