@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::failure::Failure;
+use crate::parallel::{map_in_parallel, workers};
 use crate::privileges;
 
 /// What to read inside each namespace.
@@ -150,20 +151,14 @@ pub fn run_walk(
         Some(finishing) if finishing.own_netns_stop => stops.pop(),
         _ => None,
     };
-    let mut read: Vec<Result<(InsideReport, RouteSocket), Failure>> = stops
-        .into_iter()
-        .map(|stop| match stop.opened {
-            Ok((mut socket, inodes)) => {
-                // Each namespace has the whole timeout to itself: a slow one fails alone.
-                socket.set_deadline(Instant::now() + timeout);
-                let wanted = wanted.get(stop.index).copied().unwrap_or_default();
-                read_contents(socket, wanted, known, &inodes, false)
-            }
-            Err(StopError::Namespaces(error)) => Err(Failure::from(error)),
-            Err(StopError::Open(error)) => Err(Failure::from(error)),
-        })
-        .collect();
-    map_walk_nsids(&mut read, known, timeout);
+    // Every namespace is read apart from the others, and mostly by the kernel, so the
+    // namespaces are shared out among the cores; only the crowded ones wait for the rest.
+    let (mut read, crowded): (Vec<Read>, Vec<bool>) = map_in_parallel(stops, workers(), |stop| {
+        read_stop(stop, wanted, known, timeout)
+    })
+    .into_iter()
+    .unzip();
+    map_crowded_nsids(&mut read, &crowded, known, timeout);
     if let Some(finishing) = finishing {
         return finish_walk(read, finishing.targets, own_netns_stop, known, timeout);
     }
@@ -181,6 +176,40 @@ pub fn run_walk(
         })
         .collect();
     Ok(encoded(outcomes))
+}
+
+/// A namespace read by the walker, with the socket it was read through.
+type Read = Result<(InsideReport, RouteSocket), Failure>;
+
+/// Reads one stop of a walk, and maps the few nsids its links name; whether it names too
+/// many for that (see [`map_crowded_nsids`]).
+fn read_stop(
+    stop: WalkStop<RouteSocket, NetlinkError>,
+    wanted: &[Wanted],
+    known: &[KnownNetns],
+    timeout: Duration,
+) -> (Read, bool) {
+    let (mut socket, inodes) = match stop.opened {
+        Ok(opened) => opened,
+        Err(StopError::Namespaces(error)) => return (Err(Failure::from(error)), false),
+        Err(StopError::Open(error)) => return (Err(Failure::from(error)), false),
+    };
+    // Each namespace has the whole timeout to itself: a slow one fails alone.
+    socket.set_deadline(Instant::now() + timeout);
+    let wanted = wanted.get(stop.index).copied().unwrap_or_default();
+    let (mut report, mut socket) = match read_contents(socket, wanted, known, &inodes, false) {
+        Ok(read) => read,
+        Err(failure) => return (Err(failure), false),
+    };
+    let mut nsids = nsids_to_map(&report);
+    if nsids.len() > DIRECT_NSIDS {
+        return (Ok((report, socket)), true);
+    }
+    socket.set_deadline(Instant::now() + timeout);
+    match map_nsids(&mut socket, known, &mut nsids, &mut report) {
+        Ok(()) => (Ok((report, socket)), false),
+        Err(failure) => (Err(failure), false),
+    }
 }
 
 /// Names the walk's peers, then encodes every result as the document prints it.
@@ -421,32 +450,19 @@ fn read_contents(
 /// cheap, since the kernel's search is over that namespace's few nsids.
 const DIRECT_NSIDS: usize = 4;
 
-/// Maps the nsids of every namespace of a walk. A namespace that names many others (a host
-/// with a veth to every container) would ask the kernel once per known namespace, each
-/// time searching all its nsids: quadratic. Instead its veths are paired with the other
-/// ends, once those have been mapped: veth p, whose peer is q under nsid n, is in the
-/// namespace X whose veth q peers with (this namespace, p). Only a pairing that is the same
-/// for every veth under n, and unique, counts; the rest ask the kernel.
-fn map_walk_nsids(
-    read: &mut [Result<(InsideReport, RouteSocket), Failure>],
-    known: &[KnownNetns],
-    timeout: Duration,
-) {
-    let mut crowded = Vec::new();
-    for (at, entry) in read.iter_mut().enumerate() {
-        let Ok((report, socket)) = entry else {
-            continue;
-        };
-        socket.set_deadline(Instant::now() + timeout);
-        let mut wanted = nsids_to_map(report);
-        if wanted.len() <= DIRECT_NSIDS {
-            if let Err(failure) = map_nsids(socket, known, &mut wanted, report) {
-                *entry = Err(failure);
-            }
-        } else {
-            crowded.push(at);
-        }
-    }
+/// Maps the nsids of the walk's crowded namespaces, those whose links name more than
+/// [`DIRECT_NSIDS`] others, once every other namespace is read and mapped. A namespace that
+/// names many others (a host with a veth to every container) would ask the kernel once per
+/// known namespace, each time searching all its nsids: quadratic. Instead its veths are
+/// paired with the other ends: veth p, whose peer is q under nsid n, is in the namespace X
+/// whose veth q peers with (this namespace, p). Only a pairing that is the same for every
+/// veth under n, and unique, counts; the rest ask the kernel.
+fn map_crowded_nsids(read: &mut [Read], crowded: &[bool], known: &[KnownNetns], timeout: Duration) {
+    let crowded: Vec<usize> = crowded
+        .iter()
+        .enumerate()
+        .filter_map(|(at, crowded)| crowded.then_some(at))
+        .collect();
     if crowded.is_empty() {
         return;
     }

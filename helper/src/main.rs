@@ -10,6 +10,7 @@ mod failure;
 mod inside;
 mod jobs;
 mod list;
+mod parallel;
 mod privileges;
 mod query;
 mod schema;

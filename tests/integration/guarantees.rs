@@ -390,3 +390,84 @@ fn assert_drop_order(name: &str, trace: &str) {
         all()
     );
 }
+
+#[test]
+fn the_walkers_threads_start_only_after_it_gave_up_its_capabilities() {
+    if !require_root("the_walkers_threads_start_only_after_it_gave_up_its_capabilities") {
+        return;
+    }
+    // The walker reads its namespaces on one thread per core. A thread copies the
+    // credentials of the thread that starts it, so every thread must start after the walker
+    // gave up its capabilities, and no thread may read before that.
+    let world = World::run(
+        "walker-threads",
+        r#"
+        for n in red blue green yellow; do ip netns add "$n"; done
+        strace -f -qq -o "$OUT/trace" -e trace=clone,clone3,capset,recvfrom,setns \
+          "$NSHELPER" query links --netns red --netns blue --netns green --netns yellow \
+          >"$OUT/walk.out" 2>"$OUT/walk.err"
+        nproc >"$OUT/cores"
+        "#,
+    );
+    let document: serde_json::Value = serde_json::from_slice(&world.bytes("walk.out")).unwrap();
+    assert_eq!(document["errors"], json!([]), "{document}");
+    assert_eq!(document["results"].as_array().unwrap().len(), 4);
+    let trace = world.read("trace");
+    let pid_of = |line: &str| line.split_whitespace().next().unwrap_or("").to_owned();
+    let parent = pid_of(trace.lines().next().expect("an empty trace"));
+    let returned = |line: &str| line.rsplit("= ").next().unwrap_or("").trim().to_owned();
+    // The walker: the parent's only child.
+    let walker = trace
+        .lines()
+        .find(|l| pid_of(l) == parent && (l.contains("clone(") || l.contains("clone3(")))
+        .map(returned)
+        .unwrap_or_else(|| panic!("the parent forks the walker:\n{trace}"));
+    // The walker's threads, by the clone3 calls that made them.
+    let mut walkers = vec![walker.clone()];
+    let mut thread_starts = Vec::new();
+    for (at, line) in trace.lines().enumerate() {
+        if walkers.contains(&pid_of(line)) && line.contains("CLONE_THREAD") {
+            walkers.push(returned(line));
+            thread_starts.push(at);
+        }
+    }
+    let walker_lines: Vec<(usize, &str)> = trace
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| walkers.contains(&pid_of(l)))
+        .collect();
+    let last_capset = walker_lines
+        .iter()
+        .filter(|(_, l)| l.contains("capset("))
+        .map(|(at, _)| *at)
+        .max()
+        .unwrap_or_else(|| panic!("the walker gives up its capabilities:\n{trace}"));
+    let last_setns = walker_lines
+        .iter()
+        .filter(|(_, l)| l.contains("setns("))
+        .map(|(at, _)| *at)
+        .max()
+        .unwrap_or_else(|| panic!("the walker joins the namespaces:\n{trace}"));
+    assert!(last_setns < last_capset, "joins, then gives up:\n{trace}");
+    for start in &thread_starts {
+        assert!(
+            *start > last_capset,
+            "a thread started before the walker gave up its capabilities:\n{trace}"
+        );
+    }
+    for (at, line) in &walker_lines {
+        if line.contains("recvfrom(") {
+            assert!(
+                *at > last_capset,
+                "a read before the walker gave up its capabilities: {line}\n{trace}"
+            );
+        }
+    }
+    let cores: usize = world.read("cores").trim().parse().unwrap();
+    if cores > 1 {
+        assert!(
+            !thread_starts.is_empty(),
+            "with {cores} cores the walker reads on more than one thread:\n{trace}"
+        );
+    }
+}
