@@ -187,6 +187,52 @@ fn query_all_finds_every_network_namespace_of_the_host() {
     assert!(found_set.contains(&own));
 }
 
+#[test]
+fn names_in_run_netns_may_be_links_and_nothing_else_there_is_opened() {
+    if !require_root("names_in_run_netns_may_be_links_and_nothing_else_there_is_opened") {
+        return;
+    }
+    // ip netns lists whatever is in /run/netns. A symbolic link to a namespace's file is
+    // one more name for it; a FIFO or a plain file is no namespace, and must not even be
+    // opened: opening a FIFO for reading would let a writer blocked on it go on.
+    let world = World::run(
+        "run-netns-odd",
+        r#"
+        ip netns add red
+        ln -s /run/netns/red /run/netns/alias
+        touch /run/netns/plain
+        mkfifo /run/netns/fifo
+        echo written >/run/netns/fifo &
+        WRITER=$!
+        timeout 20 "$NSHELPER" query links --all >"$OUT/all.out" 2>"$OUT/all.err" || echo "$?" >"$OUT/all.failed"
+        if kill -0 "$WRITER" 2>/dev/null; then echo blocked >"$OUT/writer"; else echo went-on >"$OUT/writer"; fi
+        kill "$WRITER" 2>/dev/null || true
+        stat -c '%i' /run/netns/red >"$OUT/red"
+        "#,
+    );
+    assert!(
+        !world.path("all.failed").exists(),
+        "status {}: {}",
+        world.read("all.failed"),
+        world.read("all.err")
+    );
+    let document: Value = serde_json::from_slice(&world.bytes("all.out")).unwrap();
+    assert_eq!(document["errors"], json!([]), "{document}");
+    assert_eq!(
+        document["results"].as_array().unwrap().len(),
+        2,
+        "{document}"
+    );
+    let red = result_for(&document, world.read("red").trim().parse().unwrap());
+    assert_eq!(red["target"]["names"], json!(["alias", "red"]));
+    assert_eq!(red["target"]["paths"], json!(["/run/netns/red"]));
+    assert_eq!(
+        world.read("writer").trim(),
+        "blocked",
+        "the FIFO was opened"
+    );
+}
+
 /// (namespace inode, ifname) → (peer namespace inode, peer ifname), for every veth.
 fn veth_ends(document: &Value) -> HashMap<(u64, String), (Value, Value)> {
     let mut ends = HashMap::new();

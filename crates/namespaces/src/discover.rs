@@ -30,8 +30,10 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{open, openat, readlinkat, AtFlags, OFlag};
-use nix::sys::stat::{fstat, fstatat, FileStat, Mode, SFlag};
+use nix::fcntl::{
+    open, openat, openat2, readlinkat, AtFlags, OFlag, OpenHow, ResolveFlag, AT_FDCWD,
+};
+use nix::sys::stat::{fstat, fstatat, lstat, FileStat, Mode, SFlag};
 
 use crate::{sys, JoinPlan, NsError, NsType, ProcRoot};
 
@@ -137,12 +139,15 @@ pub fn discover_network_namespaces(proc: &ProcRoot) -> Result<Vec<FoundNetns>, N
         kept_fds: HashSet::new(),
     };
 
+    // Our own descriptors are looked at before the scan opens one per namespace: listing
+    // a thousand of them again would cost milliseconds, to find only what we opened.
+    let own_pid = scan.own_descriptors()?;
     scan.mount_points()?;
     scan.run_netns()?;
     let pids = scan.pids()?;
     scan.processes(&pids)?;
     scan.threads(&pids)?;
-    scan.descriptors(&pids)?;
+    scan.descriptors(&pids, own_pid)?;
 
     let mut found = scan.found;
     for netns in &mut found {
@@ -329,14 +334,30 @@ impl Scan<'_> {
         Ok(())
     }
 
-    /// Source 5: descriptors of network namespace files, `/proc/PID/fd/N`.
-    fn descriptors(&mut self, pids: &[u32]) -> Result<(), NsError> {
+    /// Source 5, for this process: the descriptors it was given (by whoever started it)
+    /// that are network namespace files. Our pid, if `/proc/self` names it.
+    fn own_descriptors(&mut self) -> Result<Option<u32>, NsError> {
         let own_pid = readlinkat(self.proc.dir(), "self")
             .ok()
             .and_then(|link| link.to_str().and_then(|s| s.parse::<u32>().ok()));
-        for &pid in pids {
+        if let Some(pid) = own_pid {
             let relative = format!("{pid}/fd");
-            if let Err(errno) = self.descriptors_of(pid, &relative, own_pid == Some(pid)) {
+            if let Err(errno) = self.descriptors_of(pid, &relative, true) {
+                check_process_error(errno, &relative)?;
+            }
+        }
+        Ok(own_pid)
+    }
+
+    /// Source 5: descriptors of network namespace files, `/proc/PID/fd/N`, of every process
+    /// but ours (see [`Scan::own_descriptors`]).
+    fn descriptors(&mut self, pids: &[u32], own_pid: Option<u32>) -> Result<(), NsError> {
+        for &pid in pids {
+            if own_pid == Some(pid) {
+                continue;
+            }
+            let relative = format!("{pid}/fd");
+            if let Err(errno) = self.descriptors_of(pid, &relative, false) {
                 check_process_error(errno, &relative)?;
             }
         }
@@ -413,8 +434,13 @@ impl Scan<'_> {
     /// Paths that cannot be opened are skipped (a mount point may be hidden under another
     /// mount, or gone); only running out of resources is an error.
     fn by_path(&mut self, path: &Path) -> Result<Option<usize>, NsError> {
-        let result = open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-            .and_then(|handle| self.by_handle(handle.as_fd()));
+        let result = match self.by_path_directly(path) {
+            Ok(found) => Ok(found),
+            Err(errno) if out_of_resources(errno) => Err(errno),
+            // A symbolic link, or a kernel without openat2.
+            Err(_) => open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+                .and_then(|handle| self.by_handle(handle.as_fd())),
+        };
         match result {
             Ok(found) => Ok(found),
             Err(errno) if out_of_resources(errno) => Err(NsError::Open {
@@ -423,6 +449,31 @@ impl Scan<'_> {
             }),
             Err(_) => Ok(None),
         }
+    }
+
+    /// [`Scan::by_path`] in three calls (a stat, an open and the one `adopt` makes), where
+    /// going through an `O_PATH` handle takes six: a thousand mount points cost 20 ms that
+    /// way, most of it reopening each handle through `/proc/self/fd`. What is opened for
+    /// real was an nsfs file when looked at, and the open follows no symbolic link, will
+    /// not wait (a FIFO) and takes no terminal: swapping anything else in between takes
+    /// unmounting the namespace, which only root can do.
+    fn by_path_directly(&mut self, path: &Path) -> Result<Option<usize>, Errno> {
+        let stat = lstat(path)?;
+        if SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFLNK {
+            // A name may be a link to a namespace's file: the caller follows it by handle.
+            return Err(Errno::ELOOP);
+        }
+        if !self.is_nsfs_file(&stat) {
+            return Ok(None);
+        }
+        if let Some(&index) = self.index.get(&(stat.st_dev, stat.st_ino)) {
+            return Ok(Some(index));
+        }
+        let how = OpenHow::new()
+            .flags(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+        let file = openat2(AT_FDCWD, path, how)?;
+        self.adopt(file)
     }
 
     /// The namespace behind an `O_PATH` handle, reopened for real only if it is an nsfs file
