@@ -158,6 +158,13 @@ pub fn run_walk(
     })
     .into_iter()
     .unzip();
+    close_in_background(
+        read.iter_mut()
+            .zip(&crowded)
+            .filter(|(_, crowded)| !**crowded)
+            .filter_map(|(entry, _)| entry.as_mut().ok().and_then(|(_, socket)| socket.take()))
+            .collect(),
+    );
     map_crowded_nsids(&mut read, &crowded, known, timeout);
     if let Some(finishing) = finishing {
         return finish_walk(read, finishing.targets, own_netns_stop, known, timeout);
@@ -178,8 +185,9 @@ pub fn run_walk(
     Ok(encoded(outcomes))
 }
 
-/// A namespace read by the walker, with the socket it was read through.
-type Read = Result<(InsideReport, RouteSocket), Failure>;
+/// A namespace read by the walker, with the socket it was read through while that is
+/// still needed (to map nsids once every namespace is read).
+type Read = Result<(InsideReport, Option<RouteSocket>), Failure>;
 
 /// Reads one stop of a walk, and maps the few nsids its links name; whether it names too
 /// many for that (see [`map_crowded_nsids`]).
@@ -203,18 +211,30 @@ fn read_stop(
     };
     let mut nsids = nsids_to_map(&report);
     if nsids.len() > DIRECT_NSIDS {
-        return (Ok((report, socket)), true);
+        return (Ok((report, Some(socket))), true);
     }
     socket.set_deadline(Instant::now() + timeout);
     match map_nsids(&mut socket, known, &mut nsids, &mut report) {
-        Ok(()) => (Ok((report, socket)), false),
+        Ok(()) => (Ok((report, Some(socket))), false),
         Err(failure) => (Err(failure), false),
     }
 }
 
+/// Closes `sockets` on a thread of their own, while the walker goes on to finish its
+/// report. Closing a thousand sockets takes milliseconds; left to the walker's exit, they
+/// would hold back the parent, which waits for that exit. Whatever is still open when the
+/// report is out is closed by the exit, as before.
+fn close_in_background(sockets: Vec<RouteSocket>) {
+    if sockets.len() < 2 {
+        return;
+    }
+    // If no thread can be started, the sockets come back in the error and are closed here.
+    let _ = std::thread::Builder::new().spawn(move || drop(sockets));
+}
+
 /// Names the walk's peers, then encodes every result as the document prints it.
 fn finish_walk(
-    read: Vec<Result<(InsideReport, RouteSocket), Failure>>,
+    read: Vec<Read>,
     targets: &[Target],
     own_netns_stop: Option<WalkStop<RouteSocket, NetlinkError>>,
     known: &[KnownNetns],
@@ -222,14 +242,14 @@ fn finish_walk(
 ) -> Result<Report, Vec<u8>> {
     let mut reports: Vec<InsideReport> = Vec::with_capacity(read.len());
     let mut failures: Vec<Option<Failure>> = Vec::with_capacity(read.len());
-    // Closing a socket per namespace takes milliseconds over a thousand of them: they are
-    // left for the exit, after the report is out, while the parent checks it.
-    let mut sockets = Vec::with_capacity(read.len());
+    // The sockets still open are left for the exit, after the report is out, while the
+    // parent checks it.
+    let mut sockets = Vec::new();
     for entry in read {
         match entry {
             Ok((report, socket)) => {
                 reports.push(report);
-                sockets.push(socket);
+                sockets.extend(socket);
                 failures.push(None);
             }
             Err(failure) => failures.push(Some(failure)),
@@ -485,7 +505,7 @@ fn map_crowded_nsids(read: &mut [Read], crowded: &[bool], known: &[KnownNetns], 
         }
     }
     for at in crowded {
-        let Ok((report, socket)) = &mut read[at] else {
+        let Ok((report, Some(socket))) = &mut read[at] else {
             continue;
         };
         socket.set_deadline(Instant::now() + timeout);
