@@ -41,6 +41,58 @@ pub struct KnownNetns {
     pub own: bool,
 }
 
+/// As [`encoded_keeping`] for a list, encoded on every core: the first share straight into
+/// the pipe, the others each into a buffer of its own meanwhile, written after it in order.
+/// The bytes are those `serde_json::to_writer` makes of the whole list.
+fn encoded_in_parallel<T: Serialize + Sync + 'static, K: 'static>(
+    items: Vec<T>,
+    kept: K,
+) -> Report {
+    Report::Encoder(Box::new(move |pipe| {
+        let shares = workers().min(items.len()).max(1);
+        let size = items.len().div_ceil(shares);
+        let mut chunks = items.chunks(size.max(1));
+        let first = chunks.next().unwrap_or(&[]);
+        let written = std::thread::scope(|scope| -> std::io::Result<()> {
+            let others: Vec<_> = chunks
+                .map(|chunk| {
+                    scope.spawn(move || {
+                        let mut buffer = Vec::new();
+                        write_items(&mut buffer, chunk).map(|()| buffer)
+                    })
+                })
+                .collect();
+            let mut out = std::io::BufWriter::with_capacity(64 * 1024, &mut *pipe);
+            out.write_all(b"[")?;
+            write_items(&mut out, first)?;
+            for other in others {
+                let buffer = other
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+                out.write_all(b",")?;
+                out.write_all(&buffer)?;
+            }
+            out.write_all(b"]")?;
+            out.flush()
+        });
+        // As in `encoded_keeping`: the exit frees all of it.
+        std::mem::forget(items);
+        std::mem::forget(kept);
+        written
+    }))
+}
+
+/// `items` as JSON, separated by commas.
+fn write_items<T: Serialize>(out: &mut impl Write, items: &[T]) -> std::io::Result<()> {
+    for (at, item) in items.iter().enumerate() {
+        if at > 0 {
+            out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut *out, item).map_err(std::io::Error::other)?;
+    }
+    Ok(())
+}
+
 /// The query process's report to the parent, parsed strictly: it comes from a process
 /// that read data from inside a target.
 #[derive(Debug, Serialize, Deserialize)]
@@ -291,7 +343,7 @@ fn finish_walk(
             },
         })
         .collect();
-    Ok(encoded_keeping(finished, sockets))
+    Ok(encoded_in_parallel(finished, sockets))
 }
 
 /// The links of the helper's own namespace, read through the walk's last stop, when a
@@ -580,4 +632,33 @@ fn map_nsids(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(report: Report) -> Vec<u8> {
+        let mut out = Vec::new();
+        match report {
+            Report::Encoder(encode) => encode(&mut out).unwrap(),
+            Report::Bytes(bytes) => out = bytes,
+        }
+        out
+    }
+
+    #[test]
+    fn a_list_encoded_on_every_core_is_byte_for_byte_the_list_encoded_at_once() {
+        for count in [0, 1, 2, 3, 7, 1000] {
+            let items: Vec<(u32, String)> = (0..count)
+                .map(|n| (n, format!("item \"{n}\" \u{7f}")))
+                .collect();
+            let expected = serde_json::to_vec(&items).unwrap();
+            assert_eq!(
+                written(encoded_in_parallel(items, ())),
+                expected,
+                "{count} items"
+            );
+        }
+    }
 }

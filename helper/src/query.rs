@@ -288,7 +288,6 @@ pub fn discovered_jobs(
     let found = discover_network_namespaces(proc)?;
     discovery.done(|| format!("{} found", found.len()));
     let mut jobs = Vec::with_capacity(found.len());
-    let mut errors = Vec::new();
     for netns in found {
         let target = Target::Discovered(identity_of(&netns));
         diag::say(2, || {
@@ -303,16 +302,14 @@ pub fn discovered_jobs(
                 identity.fds.len()
             )
         });
-        match netns.join_plan() {
-            Ok(plan) => jobs.push(Job {
-                target,
-                plan,
-                wanted,
-            }),
-            Err(e) => errors.push(Failure::from(e).for_target(target)),
-        }
+        jobs.push(Job {
+            target,
+            plan: netns.into_join_plan(),
+            wanted,
+        });
     }
-    Ok((jobs, errors))
+    // Each job joins through the very descriptor discovery opened: none can fail here.
+    Ok((jobs, Vec::new()))
 }
 
 pub fn identity_of(netns: &FoundNetns) -> NetnsIdentity {
@@ -350,10 +347,8 @@ pub fn known_namespaces(proc: &ProcRoot, jobs: &[Job]) -> (Vec<KnownNetns>, Opti
         });
     }
     for job in jobs {
-        let Some(fd) = job.plan.net_namespace() else {
-            continue;
-        };
-        let Some(inode) = net_inode(Some(fd)) else {
+        let (Some(fd), Some(inode)) = (job.plan.net_namespace(), job.plan.net_namespace_inode())
+        else {
             continue;
         };
         if !seen.insert(inode) {

@@ -79,7 +79,12 @@ impl FoundNetns {
             call: "dup",
             errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
         })?;
-        Ok(JoinPlan::for_opened_netns(file))
+        Ok(JoinPlan::for_opened_netns(file, self.inode))
+    }
+
+    /// As [`FoundNetns::join_plan`], through the descriptor discovery opened itself.
+    pub fn into_join_plan(self) -> JoinPlan {
+        JoinPlan::for_opened_netns(self.file, self.inode)
     }
 
     /// The descriptor of the namespace that discovery keeps open.

@@ -137,6 +137,8 @@ pub struct JoinPlan {
     reported: Vec<NsType>,
     /// The process the plan came from, pinned, to tell a failure caused by its death.
     pub(crate) pin: Option<Pin>,
+    /// The inode of the network namespace joined, when whoever opened it already knew it.
+    net_inode: Option<u64>,
 }
 
 /// A process held by a pidfd, whose number can never come to mean another process.
@@ -173,6 +175,7 @@ impl JoinPlan {
             joins: Vec::new(),
             reported: ALWAYS_REPORTED.to_vec(),
             pin: None,
+            net_inode: None,
         }
     }
 
@@ -236,6 +239,7 @@ impl JoinPlan {
             joins,
             reported,
             pin: Some(Pin { pid, fd: pidfd }),
+            net_inode: None,
         })
     }
 
@@ -278,6 +282,7 @@ impl JoinPlan {
             }],
             reported: ALWAYS_REPORTED.to_vec(),
             pin: None,
+            net_inode: None,
         })
     }
 
@@ -292,6 +297,16 @@ impl JoinPlan {
             .iter()
             .find(|opened| opened.kind == NsType::Net)
             .map(|opened| opened.file.as_fd())
+    }
+
+    /// The inode of the network namespace the plan joins, if it joins one: known from when
+    /// it was opened, or else read with `fstat`.
+    pub fn net_namespace_inode(&self) -> Option<u64> {
+        self.net_inode.or_else(|| {
+            self.net_namespace()
+                .and_then(|file| fstat(file).ok())
+                .map(|st| st.st_ino)
+        })
     }
 
     /// The namespace types the query process reports inodes for.
@@ -368,7 +383,8 @@ impl JoinPlan {
     ///
     /// The caller must have checked that `file` is a network namespace (`NS_GET_NSTYPE`), as
     /// namespace discovery does for every descriptor it keeps.
-    pub(crate) fn for_opened_netns(file: OwnedFd) -> Self {
+    /// `inode` is the namespace's inode (from a `stat` of `file`).
+    pub(crate) fn for_opened_netns(file: OwnedFd, inode: u64) -> Self {
         JoinPlan {
             joins: vec![OpenedNamespace {
                 kind: NsType::Net,
@@ -376,6 +392,7 @@ impl JoinPlan {
             }],
             reported: ALWAYS_REPORTED.to_vec(),
             pin: None,
+            net_inode: Some(inode),
         }
     }
 }
