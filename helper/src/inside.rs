@@ -145,8 +145,11 @@ fn read(
 ) -> Result<InsideReport, Failure> {
     // The socket must be made here, after setns: it belongs to the namespace it was
     // created in. Creating it is the last thing that may need privilege.
-    let socket = RouteSocket::open()?;
+    let mut socket = RouteSocket::open()?;
     privileges::drop_all().map_err(|e| Failure::new(ErrorKind::ChildFailed, e))?;
+    // One namespace, read by a process that forks no more: a long dump is received and
+    // decoded side by side.
+    socket.set_overlap(workers() > 1);
     read_with(socket, wanted, known, inodes)
 }
 
@@ -205,8 +208,10 @@ pub fn run_walk(
     };
     // Every namespace is read apart from the others, and mostly by the kernel, so the
     // namespaces are shared out among the cores; only the crowded ones wait for the rest.
+    // With fewer namespaces than cores, the idle cores receive long dumps instead.
+    let overlap = stops.len() < workers();
     let (mut read, crowded): (Vec<Read>, Vec<bool>) = map_in_parallel(stops, workers(), |stop| {
-        read_stop(stop, wanted, known, timeout)
+        read_stop(stop, wanted, known, timeout, overlap)
     })
     .into_iter()
     .unzip();
@@ -248,6 +253,7 @@ fn read_stop(
     wanted: &[Wanted],
     known: &[KnownNetns],
     timeout: Duration,
+    overlap: bool,
 ) -> (Read, bool) {
     let (mut socket, inodes) = match stop.opened {
         Ok(opened) => opened,
@@ -256,6 +262,7 @@ fn read_stop(
     };
     // Each namespace has the whole timeout to itself: a slow one fails alone.
     socket.set_deadline(Instant::now() + timeout);
+    socket.set_overlap(overlap);
     let wanted = wanted.get(stop.index).copied().unwrap_or_default();
     let (mut report, mut socket) = match read_contents(socket, wanted, known, &inodes, false) {
         Ok(read) => read,
@@ -459,33 +466,38 @@ fn read_contents(
         .find(|(kind, _)| *kind == NsType::Net)
         .map_or(0, |(_, inode)| *inode);
     // Names of interfaces are needed by addresses, routes and neighbours too.
-    let need_links = wanted.links || wanted.addrs || wanted.routes || wanted.neighbors;
-    let raw_links = if need_links && wanted.stats {
-        socket.dump_links()?
-    } else if need_links {
-        socket.dump_links_without_stats()?
-    } else {
-        Vec::new()
-    };
     let mut contents = NetnsContents::default();
-    if wanted.addrs {
-        contents.addrs = Some(addrs::addrs_from_dump(socket.dump_addrs()?, &raw_links));
-    }
-    if wanted.routes {
-        contents.routes = Some(routes::routes_from_dump(socket.dump_routes()?, &raw_links));
-    }
-    if wanted.neighbors {
-        contents.neighbors = Some(neighbors::neighbors_from_dump(
-            socket.dump_neighbors()?,
-            &raw_links,
-        ));
-    }
-    if wanted.links {
-        let mut links = links::links_from_dump(raw_links, netns_inode, wanted.stats);
-        if wanted.veths_only {
-            links.retain(|link| link.kind.as_deref() == Some("veth"));
+    if wanted.addrs || wanted.routes || wanted.neighbors {
+        // Their interfaces are named from the raw links.
+        let raw_links = if wanted.stats {
+            socket.dump_links()?
+        } else {
+            socket.dump_links_without_stats()?
+        };
+        if wanted.addrs {
+            contents.addrs = Some(addrs::addrs_from_dump(socket.dump_addrs()?, &raw_links));
         }
-        contents.links = Some(links);
+        if wanted.routes {
+            contents.routes = Some(routes::routes_from_dump(socket.dump_routes()?, &raw_links));
+        }
+        if wanted.neighbors {
+            contents.neighbors = Some(neighbors::neighbors_from_dump(
+                socket.dump_neighbors()?,
+                &raw_links,
+            ));
+        }
+        if wanted.links {
+            contents.links = Some(links::links_from_dump(raw_links, netns_inode, wanted.stats));
+        }
+    } else if wanted.links {
+        // Each link is made as it is decoded, while the rest of the dump may still be on
+        // its way (see `RouteSocket::set_overlap`).
+        let drafts =
+            socket.dump_links_mapped(wanted.stats, |raw| links::draft_link(raw, wanted.stats))?;
+        contents.links = Some(links::finish_links(drafts, netns_inode));
+    }
+    if let Some(links) = contents.links.as_mut().filter(|_| wanted.veths_only) {
+        links.retain(|link| link.kind.as_deref() == Some("veth"));
     }
     let cookie = if wanted.cookie {
         let cookie = socket_netns_cookie(&socket).map_err(|errno| {

@@ -16,9 +16,33 @@ fn a_namespace_with_5000_links_comes_back_whole() {
         for i in $(seq 1 2500); do echo "link add name va$i type veth peer name vb$i"; done >"$OUT/batch"
         ip -n big -batch "$OUT/batch"
         snapshot big ip -n big -- query links --netns big
+        # Again, traced: a dump this long is received on a second thread of the walker
+        # while the first decodes it.
+        strace -f -qq -o "$OUT/trace" -e trace=recvfrom \
+          "$NSHELPER" query links --netns big >"$OUT/traced.out"
+        nproc >"$OUT/cores"
         "#,
     );
     let run = world.nshelper_run("big");
+    let traced: serde_json::Value = serde_json::from_slice(&world.bytes("traced.out")).unwrap();
+    assert_eq!(
+        traced,
+        run.document(),
+        "the same document, received either way"
+    );
+    let trace = world.read("trace");
+    let readers: std::collections::HashSet<&str> = trace
+        .lines()
+        .filter(|line| line.contains("recvfrom("))
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    let cores: usize = world.read("cores").trim().parse().unwrap();
+    if cores > 1 {
+        assert!(
+            readers.len() > 1,
+            "one thread received the whole dump: {readers:?}"
+        );
+    }
     // Far more than a pipe buffer: the parent must read while the children write.
     assert!(run.stdout.len() > 1 << 20, "{} bytes", run.stdout.len());
     let result = run.only_result();

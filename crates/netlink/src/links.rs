@@ -215,125 +215,136 @@ fn hex(bytes: &[u8]) -> String {
 /// inode: a veth whose peer is in the same namespace names it as the peer's. `with_stats`
 /// fills `stats64` from `IFLA_STATS64`; without it `stats64` is always `None`.
 pub fn links_from_dump(raw_links: Vec<RawLink>, netns_inode: u64, with_stats: bool) -> Vec<Link> {
-    let by_index = ByIndex::new(&raw_links);
-    let mut links: Vec<Link> = raw_links
+    let drafts = raw_links
         .iter()
-        .map(|raw| {
-            let same_namespace_lower = match (raw.link, raw.link_netnsid) {
-                (Some(lower), None) if lower != 0 => Some(lower),
-                _ => None,
-            };
-            // A vxlan names its device inside IFLA_INFO_DATA rather than in IFLA_LINK.
-            let parent = same_namespace_lower.or(match (raw.vxlan_link, raw.link_netnsid) {
-                (Some(lower), None) if lower != 0 => Some(lower),
-                _ => None,
-            });
-            // Like `ip`, a lower link that cannot be found counts as down.
-            let lower_down = same_namespace_lower.is_some_and(|lower| {
-                by_index
-                    .get(&lower)
-                    .is_none_or(|lower| lower.flags & IFF_UP == 0)
-            });
-            let (ifname, ifname_hex) = name_from_bytes(&raw.ifname);
-            let kind = raw.kind.as_deref().map(text);
-            let peer = match (kind.as_deref(), raw.link) {
-                (Some("veth"), Some(peer_index)) => Some(veth_peer(
-                    peer_index,
-                    raw.link_netnsid,
-                    &by_index,
-                    netns_inode,
-                )),
-                _ => None,
-            };
-            Link {
-                ifindex: raw.ifindex,
-                ifname,
-                ifname_hex,
-                kind,
-                flags: flag_names(raw.flags, lower_down),
-                mtu: raw.mtu,
-                operstate: raw.operstate.map(operstate_name),
-                address: raw
-                    .address
-                    .as_deref()
-                    .map(|a| link_address(a, raw.arp_type)),
-                master: raw.master,
-                link_index: raw.link,
-                link_netnsid: raw.link_netnsid,
-                link: parent,
-                alias: raw.alias.as_deref().map(text),
-                alias_hex: raw
-                    .alias
-                    .as_deref()
-                    .and_then(|alias| name_from_bytes(alias).1),
-                altnames: raw.altnames.iter().map(|name| text(name)).collect(),
-                altnames_hex: if raw.altnames.iter().all(|n| std::str::from_utf8(n).is_ok()) {
-                    None
-                } else {
-                    Some(raw.altnames.iter().map(|n| hex(n)).collect())
-                },
-                txqlen: raw.txqlen,
-                broadcast: raw
-                    .broadcast
-                    .as_deref()
-                    .map(|a| link_address(a, raw.arp_type)),
-                link_type: link_type_name(raw.arp_type),
-                stats64: raw.stats64.as_ref().filter(|_| with_stats).map(link_stats),
-                peer,
-            }
-        })
+        .map(|raw| draft_link(raw, with_stats))
         .collect();
-    links.sort_by_key(|l| l.ifindex);
-    links
+    finish_links(drafts, netns_inode)
 }
 
-/// The links of a dump by ifindex: a sorted list searched by halves. The kernel dumps links
-/// in ifindex order, so sorting is a check, and no hash is computed per link.
-struct ByIndex<'a> {
-    sorted: Vec<(u32, &'a RawLink)>,
+/// A link made from its own message alone. What depends on the other links of its dump
+/// (its flags, when its lower link is down; the name of a veth peer in the same namespace)
+/// is settled by [`finish_links`]. Made as each message is decoded, a draft spares the dump
+/// a list of raw links, and lets the work overlap the kernel's.
+#[derive(Debug)]
+pub struct LinkDraft {
+    link: Link,
+    /// The `IFF_*` flags as the kernel sent them.
+    flags: u32,
+    /// `IFLA_LINK`, when the lower link is in the same namespace.
+    same_namespace_lower: Option<u32>,
 }
 
-impl<'a> ByIndex<'a> {
-    fn new(raw_links: &'a [RawLink]) -> Self {
-        let mut sorted: Vec<(u32, &RawLink)> = raw_links.iter().map(|l| (l.ifindex, l)).collect();
-        sorted.sort_by_key(|(ifindex, _)| *ifindex);
-        ByIndex { sorted }
-    }
-
-    fn get(&self, ifindex: &u32) -> Option<&'a RawLink> {
-        self.sorted
-            .binary_search_by_key(ifindex, |(at, _)| *at)
-            .ok()
-            .map(|at| self.sorted[at].1)
-    }
-}
-
-fn veth_peer(
-    peer_index: u32,
-    peer_netnsid: Option<i32>,
-    same_namespace: &ByIndex<'_>,
-    netns_inode: u64,
-) -> Peer {
-    match peer_netnsid {
-        // The peer lives in another namespace, named only by an nsid relative to this one.
-        Some(_) => Peer {
+/// The draft of one link of a dump (see [`links_from_dump`] for `with_stats`).
+pub fn draft_link(raw: &RawLink, with_stats: bool) -> LinkDraft {
+    let same_namespace_lower = match (raw.link, raw.link_netnsid) {
+        (Some(lower), None) if lower != 0 => Some(lower),
+        _ => None,
+    };
+    // A vxlan names its device inside IFLA_INFO_DATA rather than in IFLA_LINK.
+    let parent = same_namespace_lower.or(match (raw.vxlan_link, raw.link_netnsid) {
+        (Some(lower), None) if lower != 0 => Some(lower),
+        _ => None,
+    });
+    let (ifname, ifname_hex) = name_from_bytes(&raw.ifname);
+    let kind = raw.kind.as_deref().map(text);
+    // A peer in the same namespace is named by `finish_links`; one elsewhere is named only
+    // by an nsid relative to this namespace.
+    let peer = match (kind.as_deref(), raw.link) {
+        (Some("veth"), Some(peer_index)) => Some(Peer {
             ifindex: peer_index,
             netns: None,
             ifname: None,
             ifname_hex: None,
+        }),
+        _ => None,
+    };
+    let link = Link {
+        ifindex: raw.ifindex,
+        ifname,
+        ifname_hex,
+        kind,
+        // Settled by `finish_links`, which knows the lower link.
+        flags: Vec::new(),
+        mtu: raw.mtu,
+        operstate: raw.operstate.map(operstate_name),
+        address: raw
+            .address
+            .as_deref()
+            .map(|a| link_address(a, raw.arp_type)),
+        master: raw.master,
+        link_index: raw.link,
+        link_netnsid: raw.link_netnsid,
+        link: parent,
+        alias: raw.alias.as_deref().map(text),
+        alias_hex: raw
+            .alias
+            .as_deref()
+            .and_then(|alias| name_from_bytes(alias).1),
+        altnames: raw.altnames.iter().map(|name| text(name)).collect(),
+        altnames_hex: if raw.altnames.iter().all(|n| std::str::from_utf8(n).is_ok()) {
+            None
+        } else {
+            Some(raw.altnames.iter().map(|n| hex(n)).collect())
         },
-        None => {
-            let name = same_namespace
-                .get(&peer_index)
-                .map(|peer| name_from_bytes(&peer.ifname));
-            Peer {
-                ifindex: peer_index,
-                netns: name.as_ref().map(|_| netns_inode),
-                ifname: name.as_ref().map(|(text, _)| text.clone()),
-                ifname_hex: name.and_then(|(_, hex)| hex),
-            }
-        }
+        txqlen: raw.txqlen,
+        broadcast: raw
+            .broadcast
+            .as_deref()
+            .map(|a| link_address(a, raw.arp_type)),
+        link_type: link_type_name(raw.arp_type),
+        stats64: raw.stats64.as_ref().filter(|_| with_stats).map(link_stats),
+        peer,
+    };
+    LinkDraft {
+        link,
+        flags: raw.flags,
+        same_namespace_lower,
     }
+}
+
+/// The links of a dump from their drafts, by ifindex. `netns_inode` is the dump's namespace.
+pub fn finish_links(mut drafts: Vec<LinkDraft>, netns_inode: u64) -> Vec<Link> {
+    // The kernel dumps links in ifindex order: sorting is a check, and the drafts can then
+    // be searched by halves rather than hashed.
+    drafts.sort_by_key(|draft| draft.link.ifindex);
+    let find = |ifindex: u32| {
+        drafts
+            .binary_search_by_key(&ifindex, |draft| draft.link.ifindex)
+            .ok()
+            .map(|at| &drafts[at])
+    };
+    let settled: Vec<(Vec<std::borrow::Cow<'static, str>>, Option<Peer>)> = drafts
+        .iter()
+        .map(|draft| {
+            // Like `ip`, a lower link that cannot be found counts as down.
+            let lower_down = draft
+                .same_namespace_lower
+                .is_some_and(|lower| find(lower).is_none_or(|lower| lower.flags & IFF_UP == 0));
+            let peer = draft.link.peer.as_ref().map(|peer| {
+                let same = draft.link.link_netnsid.is_none();
+                match find(peer.ifindex).filter(|_| same) {
+                    Some(other) => Peer {
+                        ifindex: peer.ifindex,
+                        netns: Some(netns_inode),
+                        ifname: Some(other.link.ifname.clone()),
+                        ifname_hex: other.link.ifname_hex.clone(),
+                    },
+                    None => peer.clone(),
+                }
+            });
+            (flag_names(draft.flags, lower_down), peer)
+        })
+        .collect();
+    drafts
+        .into_iter()
+        .zip(settled)
+        .map(|(draft, (flags, peer))| Link {
+            flags,
+            peer,
+            ..draft.link
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -49,6 +49,8 @@ pub struct RouteSocket {
     /// When reading must stop. A dump runs in the kernel while it is read, one datagram
     /// per receive, so checking between receives bounds it.
     deadline: Option<std::time::Instant>,
+    /// Whether a long dump is received on a second thread while this one decodes it.
+    overlap: bool,
 }
 
 fn connect() -> Result<(NlSocketHandle, u32), NetlinkError> {
@@ -73,6 +75,7 @@ impl RouteSocket {
             next_seq: 1,
             buffer: Vec::new(),
             deadline: None,
+            overlap: false,
         })
     }
 
@@ -96,6 +99,27 @@ impl RouteSocket {
         self.dump("RTM_GETLINK", Self::send_getlink, |message| {
             if message.kind == wire::RTM_NEWLINK {
                 wire::decode_link(message.payload).map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+    }
+
+    /// Every link of the socket's network namespace, each passed to `map` as it is decoded
+    /// (with its statistics asked for when `stats`): only what `map` makes is kept.
+    pub fn dump_links_mapped<T>(
+        &mut self,
+        stats: bool,
+        mut map: impl FnMut(&RawLink) -> T,
+    ) -> Result<Vec<T>, NetlinkError> {
+        let send = if stats {
+            Self::send_getlink
+        } else {
+            Self::send_getlink_skipping_stats
+        };
+        self.dump("RTM_GETLINK", send, |message| {
+            if message.kind == wire::RTM_NEWLINK {
+                wire::decode_link(message.payload).map(|raw| Some(map(&raw)))
             } else {
                 Ok(None)
             }
@@ -376,7 +400,61 @@ impl RouteSocket {
             if let Some(end) = dump.absorb(&self.buffer[..len], decode)? {
                 return Ok(end);
             }
+            // A full first datagram means a long dump: a short one (a namespace of a few
+            // links) is not worth a thread.
+            if self.overlap && len >= OVERLAP_AFTER {
+                return self.collect_overlapped(dump, decode);
+            }
         }
+    }
+
+    /// The rest of a dump, received on a second thread and decoded on this one as it comes.
+    fn collect_overlapped<T>(
+        &mut self,
+        mut dump: DumpReader<T>,
+        decode: &mut impl FnMut(&Message<'_>) -> Result<Option<T>, wire::WireError>,
+    ) -> Result<Option<Vec<T>>, NetlinkError> {
+        let receiver = Receiver {
+            fd: self.handle.as_raw_fd(),
+            request: dump.request,
+            seq: dump.seq,
+            port: dump.port,
+            deadline: self.deadline,
+        };
+        let request = dump.request;
+        // Full datagrams go one way, emptied buffers come back to be filled again.
+        let (full_sender, full) = std::sync::mpsc::sync_channel(OVERLAP_QUEUE);
+        let (empty, empty_receiver) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            scope.spawn(move || receiver.run(&full_sender, &empty_receiver));
+            let outcome = loop {
+                match full.recv() {
+                    Ok(Ok((buffer, len))) => {
+                        let absorbed = dump.absorb(&buffer[..len], decode);
+                        let _ = empty.send(buffer);
+                        match absorbed {
+                            Ok(Some(end)) => break Ok(end),
+                            Ok(None) => {}
+                            Err(error) => break Err(error),
+                        }
+                    }
+                    Ok(Err(error)) => break Err(error),
+                    // The receiver stopped at what ends the dump, which decoding rejected.
+                    Err(_) => break Err(NetlinkError::Truncated { request }),
+                }
+            };
+            // A receiver still at work fails its next send, and stops.
+            drop(full);
+            outcome
+        })
+    }
+
+    /// Lets a long dump be received on a thread of its own while the calling thread
+    /// decodes what has come: the kernel builds a dump while it is read, so the two then
+    /// run side by side. Only for a process that will not fork again and holds no
+    /// privilege (the thread copies the caller's credentials), and when a core is idle.
+    pub fn set_overlap(&mut self, overlap: bool) {
+        self.overlap = overlap;
     }
 
     /// Makes every read after `deadline` fail with [`NetlinkError::TimedOut`].
@@ -420,6 +498,86 @@ impl RouteSocket {
             }
             return Ok(size);
         }
+    }
+}
+
+/// A first datagram at least this long starts an overlapped read (see
+/// [`RouteSocket::set_overlap`]). The kernel fills datagrams of up to 32 KiB.
+const OVERLAP_AFTER: usize = 16 * 1024;
+/// Datagrams received ahead of decoding, at most.
+const OVERLAP_QUEUE: usize = 16;
+/// The overlapped receiver's buffers: twice the largest datagram a dump is built in.
+const OVERLAP_BUFFER: usize = 64 * 1024;
+
+/// Type of what the overlapped receiver hands over: a buffer and the length received.
+type Received = Result<(Vec<u8>, usize), NetlinkError>;
+
+/// The thread of an overlapped read: receives the rest of one dump, datagram by datagram,
+/// and looks at each only to see whether it ends the dump.
+struct Receiver {
+    fd: std::os::fd::RawFd,
+    request: &'static str,
+    seq: u32,
+    port: u32,
+    deadline: Option<std::time::Instant>,
+}
+
+impl Receiver {
+    fn run(
+        &self,
+        full: &std::sync::mpsc::SyncSender<Received>,
+        empty: &std::sync::mpsc::Receiver<Vec<u8>>,
+    ) {
+        let request = self.request;
+        loop {
+            if self
+                .deadline
+                .is_some_and(|deadline| std::time::Instant::now() >= deadline)
+            {
+                let _ = full.send(Err(NetlinkError::TimedOut { request }));
+                return;
+            }
+            let mut buffer = empty.try_recv().unwrap_or_else(|_| vec![0; OVERLAP_BUFFER]);
+            let size = loop {
+                match recv(self.fd, &mut buffer, MsgFlags::MSG_TRUNC) {
+                    Ok(size) => break size,
+                    Err(Errno::EINTR) => continue,
+                    Err(errno) => {
+                        let _ = full.send(Err(NetlinkError::Receive { request, errno }));
+                        return;
+                    }
+                }
+            };
+            if size == 0 {
+                let _ = full.send(Err(NetlinkError::Truncated { request }));
+                return;
+            }
+            if size > buffer.len() {
+                let _ = full.send(Err(NetlinkError::Receive {
+                    request,
+                    errno: Errno::EMSGSIZE,
+                }));
+                return;
+            }
+            let last = self.ends_dump(&buffer[..size]);
+            if full.send(Ok((buffer, size))).is_err() || last {
+                return;
+            }
+        }
+    }
+
+    /// Whether `datagram` holds what ends this dump for [`DumpReader::absorb`] (or what it
+    /// will reject): nothing more is to be received after it.
+    fn ends_dump(&self, datagram: &[u8]) -> bool {
+        wire::messages(datagram).any(|message| match message {
+            Ok(message) if message.seq != self.seq || message.port != self.port => false,
+            Ok(message) => match message.kind {
+                NLMSG_DONE | NLMSG_OVERRUN => true,
+                NLMSG_ERROR => message.error_code().map_or(true, |code| code < 0),
+                _ => false,
+            },
+            Err(_) => true,
+        })
     }
 }
 
@@ -587,5 +745,43 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn the_overlapped_receiver_stops_where_the_dump_reader_ends_the_dump() {
+        let receiver = Receiver {
+            fd: -1,
+            request: "test",
+            seq: 7,
+            port: 42,
+            deadline: None,
+        };
+        let item = message(ITEM, MULTI, 7, 42, &[0; 12]);
+        let done = message(NLMSG_DONE, MULTI, 7, 42, &0i32.to_ne_bytes());
+        let other_done = message(NLMSG_DONE, MULTI, 6, 42, &0i32.to_ne_bytes());
+        let failed = message(NLMSG_ERROR, 0, 7, 42, &(-1i32).to_ne_bytes());
+        let ack = message(NLMSG_ERROR, 0, 7, 42, &0i32.to_ne_bytes());
+        let overrun = message(NLMSG_OVERRUN, 0, 7, 42, &[]);
+        let cases: [(Vec<u8>, bool); 7] = [
+            (item.clone(), false),
+            ([item.clone(), done.clone()].concat(), true),
+            // An abandoned dump's end, or an acknowledgement, ends nothing.
+            ([item.clone(), other_done].concat(), false),
+            (ack, false),
+            (failed, true),
+            (overrun, true),
+            // What the reader will reject: nothing more is worth receiving.
+            (item[..20].to_vec(), true),
+        ];
+        for (datagram, ends) in cases {
+            assert_eq!(receiver.ends_dump(&datagram), ends, "{datagram:?}");
+            // The reader agrees: it has an answer exactly where the receiver stops.
+            let mut reader = DumpReader::<u32>::new("test", 7, 42);
+            assert_eq!(
+                !matches!(reader.absorb(&datagram, &mut count), Ok(None)),
+                ends,
+                "{datagram:?}"
+            );
+        }
     }
 }
