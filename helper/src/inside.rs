@@ -4,12 +4,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nshelper_model::{ErrorKind, Link, NamespaceInodes, NetnsContents, Target, TargetResult};
 use nshelper_namespaces::{socket_netns_cookie, NsType, Report, StopError, WalkStop};
-use nshelper_netlink::{addrs, links, neighbors, routes, NetlinkError, RouteSocket};
+use nshelper_netlink::{addrs, links, neighbors, routes, NetlinkError, RawDump, RouteSocket};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -196,6 +198,7 @@ pub fn run_walk(
     finishing: Option<Finishing<'_>>,
     known: &[KnownNetns],
     timeout: Duration,
+    relay: Option<Relay<'_>>,
     mut stops: Vec<WalkStop<RouteSocket, NetlinkError>>,
 ) -> Result<Report, Vec<u8>> {
     if let Err(reason) = privileges::drop_all() {
@@ -211,7 +214,7 @@ pub fn run_walk(
     // With fewer namespaces than cores, the idle cores receive long dumps instead.
     let overlap = stops.len() < workers();
     let (mut read, crowded): (Vec<Read>, Vec<bool>) = map_in_parallel(stops, workers(), |stop| {
-        read_stop(stop, wanted, known, timeout, overlap)
+        read_stop(stop, wanted, known, timeout, overlap, relay)
     })
     .into_iter()
     .unzip();
@@ -242,6 +245,127 @@ pub fn run_walk(
     Ok(encoded(outcomes))
 }
 
+/// Where the parent hands the walker the link dump of the helper's own namespace (see
+/// [`relay_own_links`]): the walk's stop that is that namespace, and the pipe's read end.
+#[derive(Debug, Clone, Copy)]
+pub struct Relay<'a> {
+    pub stop: usize,
+    pub pipe: BorrowedFd<'a>,
+}
+
+/// Whether a namespace's links can come from a relayed dump: they are all that is read.
+pub fn relayable(wanted: &Wanted) -> bool {
+    wanted.links && !wanted.addrs && !wanted.routes && !wanted.neighbors
+}
+
+/// Run by the parent once the walker is forked, without privilege: dumps the links of its
+/// own namespace, undecoded, and writes them into `pipe` for the walker, which decodes them
+/// as its own. The kernel's dump of a host's namespace, with a veth to every container, is
+/// a walk's longest (its nsid lookups grow with the square of the veths); made here, it
+/// runs while the walker still joins namespaces, which takes no lock the dump needs. Any
+/// failure only closes the pipe early, and the walker then dumps the namespace itself.
+pub fn relay_own_links(pipe: OwnedFd, stats: bool, deadline: Instant) {
+    let Ok(mut socket) = RouteSocket::open() else {
+        return;
+    };
+    socket.set_deadline(deadline);
+    let Ok(dump) = socket.dump_links_raw(stats) else {
+        return;
+    };
+    drop(socket);
+    let _ = write_before(pipe.as_fd(), &relay_frame(&dump), deadline);
+}
+
+/// The relay's bytes: seq, port and the number of datagrams, then each datagram after its
+/// length, every number a native-endian u32 (both ends are this process's image).
+fn relay_frame(dump: &RawDump) -> Vec<u8> {
+    let size: usize = dump.datagrams.iter().map(|d| d.len() + 4).sum();
+    let mut bytes = Vec::with_capacity(12 + size);
+    let count = u32::try_from(dump.datagrams.len()).unwrap_or(u32::MAX);
+    for number in [dump.seq, dump.port, count] {
+        bytes.extend(number.to_ne_bytes());
+    }
+    for datagram in &dump.datagrams {
+        bytes.extend(
+            u32::try_from(datagram.len())
+                .unwrap_or(u32::MAX)
+                .to_ne_bytes(),
+        );
+        bytes.extend(datagram);
+    }
+    bytes
+}
+
+/// The dump in a relay's bytes, if they are whole and nothing follows.
+fn relay_unframe(bytes: &[u8]) -> Option<RawDump> {
+    fn number(rest: &mut &[u8]) -> Option<u32> {
+        let (head, tail) = rest.split_first_chunk::<4>()?;
+        *rest = tail;
+        Some(u32::from_ne_bytes(*head))
+    }
+    let mut rest = bytes;
+    let (seq, port, count) = (number(&mut rest)?, number(&mut rest)?, number(&mut rest)?);
+    let mut datagrams = Vec::new();
+    for _ in 0..count {
+        let len = usize::try_from(number(&mut rest)?).ok()?;
+        let (datagram, tail) = rest.split_at_checked(len)?;
+        datagrams.push(datagram.to_vec());
+        rest = tail;
+    }
+    rest.is_empty().then_some(RawDump {
+        seq,
+        port,
+        datagrams,
+    })
+}
+
+/// Writes all of `bytes` into the non-blocking `pipe`, waiting for room until `deadline`.
+fn write_before(pipe: BorrowedFd<'_>, bytes: &[u8], deadline: Instant) -> Result<(), Errno> {
+    let mut at = 0;
+    while at < bytes.len() {
+        match nix::unistd::write(pipe, &bytes[at..]) {
+            Ok(written) => at += written,
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => wait_for(pipe, PollFlags::POLLOUT, deadline)?,
+            Err(errno) => return Err(errno),
+        }
+    }
+    Ok(())
+}
+
+/// Reads the relay to its end (the parent closes it), waiting until `deadline` at most.
+/// `None` when it ends short: the walker then dumps the namespace itself.
+fn relayed_links(pipe: BorrowedFd<'_>, deadline: Instant) -> Option<RawDump> {
+    let mut bytes = Vec::new();
+    let mut chunk = vec![0; 64 * 1024];
+    loop {
+        match nix::unistd::read(pipe, &mut chunk) {
+            Ok(0) => return relay_unframe(&bytes),
+            Ok(read) => bytes.extend_from_slice(&chunk[..read]),
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => wait_for(pipe, PollFlags::POLLIN, deadline).ok()?,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Waits until `pipe` is ready for `events` (or closed at the other end), or `deadline`.
+fn wait_for(pipe: BorrowedFd<'_>, events: PollFlags, deadline: Instant) -> Result<(), Errno> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Errno::ETIMEDOUT);
+        }
+        let wait = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(pipe, events)];
+        match poll(&mut fds, wait) {
+            Ok(0) | Err(Errno::EINTR) => {}
+            Ok(_) => return Ok(()),
+            Err(errno) => return Err(errno),
+        }
+    }
+}
+
 /// A namespace read by the walker, with the socket it was read through while that is
 /// still needed (to map nsids once every namespace is read).
 type Read = Result<(InsideReport, Option<RouteSocket>), Failure>;
@@ -254,6 +378,7 @@ fn read_stop(
     known: &[KnownNetns],
     timeout: Duration,
     overlap: bool,
+    relay: Option<Relay<'_>>,
 ) -> (Read, bool) {
     let (mut socket, inodes) = match stop.opened {
         Ok(opened) => opened,
@@ -264,10 +389,14 @@ fn read_stop(
     socket.set_deadline(Instant::now() + timeout);
     socket.set_overlap(overlap);
     let wanted = wanted.get(stop.index).copied().unwrap_or_default();
-    let (mut report, mut socket) = match read_contents(socket, wanted, known, &inodes, false) {
-        Ok(read) => read,
-        Err(failure) => return (Err(failure), false),
-    };
+    let relayed = relay
+        .filter(|relay| relay.stop == stop.index)
+        .and_then(|relay| relayed_links(relay.pipe, Instant::now() + timeout));
+    let (mut report, mut socket) =
+        match read_contents(socket, wanted, known, &inodes, false, relayed) {
+            Ok(read) => read,
+            Err(failure) => return (Err(failure), false),
+        };
     let mut nsids = nsids_to_map(&report);
     if nsids.len() > DIRECT_NSIDS {
         return (Ok((report, Some(socket))), true);
@@ -449,7 +578,7 @@ fn read_with(
     known: &[KnownNetns],
     inodes: &[(NsType, u64)],
 ) -> Result<InsideReport, Failure> {
-    read_contents(socket, wanted, known, inodes, true).map(|(report, _)| report)
+    read_contents(socket, wanted, known, inodes, true, None).map(|(report, _)| report)
 }
 
 /// Reads what is wanted; maps the nsids its links name only when `map_now`, so that a walk
@@ -460,6 +589,7 @@ fn read_contents(
     known: &[KnownNetns],
     inodes: &[(NsType, u64)],
     map_now: bool,
+    relayed: Option<RawDump>,
 ) -> Result<(InsideReport, RouteSocket), Failure> {
     let netns_inode = inodes
         .iter()
@@ -492,8 +622,13 @@ fn read_contents(
     } else if wanted.links {
         // Each link is made as it is decoded, while the rest of the dump may still be on
         // its way (see `RouteSocket::set_overlap`).
-        let drafts =
-            socket.dump_links_mapped(wanted.stats, |raw| links::draft_link(raw, wanted.stats))?;
+        let draft = |raw: &_| links::draft_link(raw, wanted.stats);
+        // A dump the parent relayed is checked as strictly as one read here; if it does not
+        // hold, the namespace is dumped again through its own socket.
+        let drafts = match relayed.and_then(|dump| dump.links_mapped(draft).ok()) {
+            Some(drafts) => drafts,
+            None => socket.dump_links_mapped(wanted.stats, draft)?,
+        };
         contents.links = Some(links::finish_links(drafts, netns_inode));
     }
     if let Some(links) = contents.links.as_mut().filter(|_| wanted.veths_only) {
@@ -672,5 +807,56 @@ mod tests {
                 "{count} items"
             );
         }
+    }
+
+    #[test]
+    fn a_relay_comes_back_as_it_was_sent_and_anything_short_of_it_is_refused() {
+        let dump = RawDump {
+            seq: 7,
+            port: 42,
+            datagrams: vec![vec![1, 2, 3], Vec::new(), vec![9; 40_000]],
+        };
+        let bytes = relay_frame(&dump);
+        assert_eq!(relay_unframe(&bytes), Some(dump));
+        for cut in [0, 4, 11, 12, 15, 16, 18, bytes.len() - 1] {
+            assert_eq!(relay_unframe(&bytes[..cut]), None, "cut at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(relay_unframe(&longer), None);
+    }
+
+    #[test]
+    fn the_walker_reads_a_relay_to_its_end_and_gives_up_on_one_left_short() {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let dump = RawDump {
+            seq: 1,
+            port: 2,
+            datagrams: vec![vec![5; 300_000]],
+        };
+        // Larger than the pipe: the writer waits for room while the reader drains it.
+        let (read, write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+                .unwrap();
+        let sent = dump.clone();
+        let writer = std::thread::spawn(move || {
+            write_before(write.as_fd(), &relay_frame(&sent), deadline).unwrap();
+        });
+        assert_eq!(relayed_links(read.as_fd(), deadline), Some(dump));
+        writer.join().unwrap();
+        // A parent that gives up closes the pipe early: the walker dumps for itself.
+        let (read, write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+                .unwrap();
+        nix::unistd::write(&write, &[1, 0, 0, 0]).unwrap();
+        drop(write);
+        assert_eq!(relayed_links(read.as_fd(), deadline), None);
+        // And one that never writes is waited for only until the deadline.
+        let (read, _write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+                .unwrap();
+        let soon = Instant::now() + Duration::from_millis(50);
+        assert_eq!(relayed_links(read.as_fd(), soon), None);
+        assert!(Instant::now() >= soon);
     }
 }

@@ -6,8 +6,10 @@
 //! privileges to make them, and parses what came from inside the targets only after it has
 //! given them up.
 
-use std::os::fd::{AsFd, BorrowedFd};
-use std::time::Duration;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::OFlag;
 
 use nshelper_model::{ErrorKind, Link, Target};
 use nshelper_namespaces::{spawn, spawn_walk, JoinPlan, ProcRoot, DEFAULT_PROCESS_NAMESPACES};
@@ -97,6 +99,14 @@ type Raw = (
     Result<Vec<u8>, Failure>,
     Option<Result<InsideReport, Failure>>,
 );
+
+/// The pipe of a relay (see `inside::relay_own_links`): both ends non-blocking, and as
+/// large as an unprivileged process may make it, so that the parent rarely waits.
+fn relay_pipe() -> Option<(OwnedFd, OwnedFd)> {
+    let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).ok()?;
+    let _ = nix::fcntl::fcntl(&write, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
+    Some((read, write))
+}
 
 /// Gives up every capability, and says so under `-v`.
 fn drop_privileges() -> Result<(), String> {
@@ -193,14 +203,39 @@ pub fn run_all(
                 )
             });
         }
+        // The helper's own namespace, walked for its links alone, is dumped by the parent
+        // while the walker joins the others (see `inside::relay_own_links`).
+        let relayed_stop = known.iter().find(|k| k.own).and_then(|own| {
+            walked.iter().position(|(_, job)| {
+                job.plan.net_namespace_inode() == Some(own.inode) && inside::relayable(&job.wanted)
+            })
+        });
+        let relay_pipe = relayed_stop.and_then(|_| relay_pipe());
+        let mut keep_walking = keep.clone();
+        keep_walking.extend(relay_pipe.as_ref().map(|(read, _)| read.as_fd()));
+        let relay = relayed_stop
+            .zip(relay_pipe.as_ref())
+            .map(|(stop, (read, _))| inside::Relay {
+                stop,
+                pipe: read.as_fd(),
+            });
         let finishing_walk = finishing.is_some();
         let step = diag::step("walk");
-        let (bytes, early) = match spawn_walk(&files, proc, &keep, RouteSocket::open, |stops| {
-            inside::run_walk(&wanted, finishing, known, timeout, stops)
-        }) {
+        let spawned = spawn_walk(&files, proc, &keep_walking, RouteSocket::open, |stops| {
+            inside::run_walk(&wanted, finishing, known, timeout, relay, stops)
+        });
+        drop(keep_walking);
+        let relay_writer = relay_pipe.map(|(_, write)| write);
+        let (bytes, early) = match spawned {
             Ok(running) => {
                 // The walk is the call's last child.
                 let now_dropped = drop_privileges();
+                if let (Some(writer), Some(stop), Ok(())) =
+                    (relay_writer, relayed_stop, &now_dropped)
+                {
+                    let stats = walked[stop].1.wanted.stats;
+                    inside::relay_own_links(writer, stats, Instant::now() + timeout);
+                }
                 let check_early = finishing_walk && now_dropped.is_ok();
                 dropped = Some(now_dropped);
                 if check_early {

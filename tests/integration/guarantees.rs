@@ -471,3 +471,87 @@ fn the_walkers_threads_start_only_after_it_gave_up_its_capabilities() {
         );
     }
 }
+
+#[test]
+fn the_parent_dumps_its_own_namespace_for_the_walker_only_without_capabilities() {
+    if !require_root("the_parent_dumps_its_own_namespace_for_the_walker_only_without_capabilities")
+    {
+        return;
+    }
+    // With --all, the helper's own namespace is walked too. Its links are dumped by the
+    // parent, which needs no privilege for its own namespace, while the walker joins the
+    // others; the walker decodes them. The parent must have given up its capabilities
+    // before it reads a byte, and the links the document shows for its namespace are ip's.
+    let world = World::run(
+        "relay",
+        r#"
+        for n in red blue; do
+          ip netns add "$n"
+          ip link add name "h-$n" type veth peer name eth0 netns "$n"
+        done
+        strace -f -qq -o "$OUT/trace" -e trace=clone,clone3,capset,recvfrom,socket \
+          "$NSHELPER" query links --all >"$OUT/all.out" 2>"$OUT/all.err"
+        ip -j link >"$OUT/own.json"
+        "#,
+    );
+    let document: serde_json::Value = serde_json::from_slice(&world.bytes("all.out")).unwrap();
+    assert_eq!(document["errors"], json!([]), "{document}");
+    let trace = world.read("trace");
+    let parent = trace.split_whitespace().next().unwrap().to_owned();
+    let calls: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.split_whitespace().next() == Some(parent.as_str()))
+        .collect();
+    let first_drop = calls
+        .iter()
+        .position(|l| l.contains("capset("))
+        .unwrap_or_else(|| panic!("the parent gives up its capabilities:\n{trace}"));
+    let reads: Vec<usize> = calls
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains("recvfrom("))
+        .map(|(at, _)| at)
+        .collect();
+    assert!(
+        !reads.is_empty(),
+        "the parent dumps its own namespace:\n{trace}"
+    );
+    assert!(
+        reads.iter().all(|at| *at > first_drop),
+        "the parent read before it gave up its capabilities:\n{trace}"
+    );
+    // The own namespace's links, as the document shows them, are ip's.
+    let own = world.read("own.json");
+    let ip: serde_json::Value = serde_json::from_str(&own).unwrap();
+    let mut ip_names: Vec<&str> = ip
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["ifname"].as_str().unwrap())
+        .collect();
+    ip_names.sort_unstable();
+    let results = document["results"].as_array().unwrap();
+    let own_result = results
+        .iter()
+        .find(|r| {
+            r["links"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l["ifname"] == "h-red")
+        })
+        .expect("the helper's own namespace");
+    let mut names: Vec<&str> = own_result["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["ifname"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ip_names);
+    for link in own_result["links"].as_array().unwrap() {
+        if link["ifname"] == "h-red" || link["ifname"] == "h-blue" {
+            assert_eq!(link["peer"]["ifname"], "eth0", "{link}");
+        }
+    }
+}

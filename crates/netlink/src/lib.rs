@@ -19,4 +19,4 @@ pub mod wire;
 mod socket;
 
 pub use error::NetlinkError;
-pub use socket::RouteSocket;
+pub use socket::{RawDump, RouteSocket};

@@ -126,6 +126,50 @@ impl RouteSocket {
         })
     }
 
+    /// The link dump of the socket's namespace, undecoded: each message's header is looked
+    /// at only to find where the dump ends, and to ask again if it was interrupted. For a
+    /// process to read on behalf of another, which decodes it with [`RawDump::links_mapped`].
+    pub fn dump_links_raw(&mut self, stats: bool) -> Result<RawDump, NetlinkError> {
+        const REQUEST: &str = "RTM_GETLINK";
+        let send = if stats {
+            Self::send_getlink
+        } else {
+            Self::send_getlink_skipping_stats
+        };
+        let dump = (|| {
+            for _ in 0..DUMP_ATTEMPTS {
+                let seq = self.next_seq;
+                self.next_seq = self.next_seq.wrapping_add(1);
+                send(self, seq).map_err(|reason| NetlinkError::Send {
+                    request: REQUEST,
+                    reason,
+                })?;
+                let mut reader = DumpReader::<()>::new(REQUEST, seq, self.port);
+                let mut datagrams = Vec::new();
+                let whole = loop {
+                    let len = self.receive(REQUEST)?;
+                    datagrams.push(self.buffer[..len].to_vec());
+                    if let Some(end) = reader.absorb(&self.buffer[..len], &mut |_| Ok(None))? {
+                        break end.is_some();
+                    }
+                };
+                if whole {
+                    return Ok(RawDump {
+                        seq,
+                        port: self.port,
+                        datagrams,
+                    });
+                }
+            }
+            Err(NetlinkError::Interrupted {
+                request: REQUEST,
+                attempts: DUMP_ATTEMPTS,
+            })
+        })();
+        self.release_buffer();
+        dump
+    }
+
     /// Every address of every family of the socket's network namespace.
     pub fn dump_addrs(&mut self) -> Result<Vec<RawAddr>, NetlinkError> {
         self.dump("RTM_GETADDR", Self::send_getaddr, |message| {
@@ -498,6 +542,44 @@ impl RouteSocket {
             }
             return Ok(size);
         }
+    }
+}
+
+/// A link dump as the kernel sent it, datagram by datagram, with the sequence number and
+/// port its messages answer: read by one process, decoded by another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawDump {
+    pub seq: u32,
+    pub port: u32,
+    pub datagrams: Vec<Vec<u8>>,
+}
+
+impl RawDump {
+    /// The links of the dump, each passed to `map` as it is decoded, as
+    /// [`RouteSocket::dump_links_mapped`] does. Checked as strictly as a dump read here: a
+    /// dump that does not end, or ends interrupted or in an error, is an error.
+    pub fn links_mapped<T>(
+        &self,
+        mut map: impl FnMut(&RawLink) -> T,
+    ) -> Result<Vec<T>, NetlinkError> {
+        const REQUEST: &str = "RTM_GETLINK";
+        let mut reader = DumpReader::new(REQUEST, self.seq, self.port);
+        let mut decode = |message: &Message<'_>| {
+            if message.kind == wire::RTM_NEWLINK {
+                wire::decode_link(message.payload).map(|raw| Some(map(&raw)))
+            } else {
+                Ok(None)
+            }
+        };
+        for datagram in &self.datagrams {
+            if let Some(end) = reader.absorb(datagram, &mut decode)? {
+                return end.ok_or(NetlinkError::Interrupted {
+                    request: REQUEST,
+                    attempts: 1,
+                });
+            }
+        }
+        Err(NetlinkError::Truncated { request: REQUEST })
     }
 }
 
