@@ -56,23 +56,31 @@ fn encoded_in_parallel<T: Serialize + Sync + 'static, K: 'static>(
         let mut chunks = items.chunks(size.max(1));
         let first = chunks.next().unwrap_or(&[]);
         let written = std::thread::scope(|scope| -> std::io::Result<()> {
+            // A share whose thread the system refuses is encoded here, in its turn.
             let others: Vec<_> = chunks
                 .map(|chunk| {
-                    scope.spawn(move || {
-                        let mut buffer = Vec::new();
-                        write_items(&mut buffer, chunk).map(|()| buffer)
-                    })
+                    std::thread::Builder::new()
+                        .spawn_scoped(scope, move || {
+                            let mut buffer = Vec::new();
+                            write_items(&mut buffer, chunk).map(|()| buffer)
+                        })
+                        .map_err(|_| chunk)
                 })
                 .collect();
             let mut out = std::io::BufWriter::with_capacity(64 * 1024, &mut *pipe);
             out.write_all(b"[")?;
             write_items(&mut out, first)?;
             for other in others {
-                let buffer = other
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
                 out.write_all(b",")?;
-                out.write_all(&buffer)?;
+                match other {
+                    Ok(thread) => {
+                        let buffer = thread
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+                        out.write_all(&buffer)?;
+                    }
+                    Err(chunk) => write_items(&mut out, chunk)?,
+                }
             }
             out.write_all(b"]")?;
             out.flush()
@@ -380,18 +388,20 @@ fn read_stop(
     overlap: bool,
     relay: Option<Relay<'_>>,
 ) -> (Read, bool) {
+    // The relay is read even for a stop that failed: the parent waits to write all of it.
+    let relayed = relay
+        .filter(|relay| relay.stop == stop.index)
+        .and_then(|relay| relayed_links(relay.pipe, Instant::now() + timeout));
     let (mut socket, inodes) = match stop.opened {
         Ok(opened) => opened,
         Err(StopError::Namespaces(error)) => return (Err(Failure::from(error)), false),
         Err(StopError::Open(error)) => return (Err(Failure::from(error)), false),
     };
-    // Each namespace has the whole timeout to itself: a slow one fails alone.
+    // Each namespace has the whole timeout to itself (after any wait for the relay): a slow
+    // one fails alone.
     socket.set_deadline(Instant::now() + timeout);
     socket.set_overlap(overlap);
     let wanted = wanted.get(stop.index).copied().unwrap_or_default();
-    let relayed = relay
-        .filter(|relay| relay.stop == stop.index)
-        .and_then(|relay| relayed_links(relay.pipe, Instant::now() + timeout));
     let (mut report, mut socket) =
         match read_contents(socket, wanted, known, &inodes, false, relayed) {
             Ok(read) => read,

@@ -53,15 +53,21 @@ where
             };
             // Each slot is taken exactly once, by whoever drew its number: never contended,
             // and never poisoned, since no lock is held while `work` runs.
-            let item = slot.lock().map(|mut item| item.take()).unwrap_or(None);
-            if let Some(item) = item {
-                done.push((at, work(item)));
-            }
+            let item = slot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+                .expect("each item is drawn once");
+            done.push((at, work(item)));
         }
     };
     let mut results: Vec<Option<R>> = std::iter::repeat_with(|| None).take(count).collect();
     std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..workers.min(count)).map(|_| scope.spawn(run)).collect();
+        // A thread the system refuses (a cgroup's pids.max, say) only leaves more items to
+        // the threads there are: this one draws until none is left.
+        let helpers: Vec<_> = (1..workers.min(count))
+            .filter_map(|_| std::thread::Builder::new().spawn_scoped(scope, run).ok())
+            .collect();
         let mut place = |done: Vec<(usize, R)>| {
             for (at, result) in done {
                 results[at] = Some(result);
@@ -75,7 +81,10 @@ where
             }
         }
     });
-    results.into_iter().flatten().collect()
+    results
+        .into_iter()
+        .map(|result| result.expect("every item is worked on"))
+        .collect()
 }
 
 #[cfg(test)]

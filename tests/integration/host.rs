@@ -200,6 +200,10 @@ fn names_in_run_netns_may_be_links_and_nothing_else_there_is_opened() {
         r#"
         ip netns add red
         ln -s /run/netns/red /run/netns/alias
+        # A mount point in a directory anyone may write to is opened the careful way.
+        mkdir -m 777 /run/open
+        touch /run/open/red
+        mount --bind /run/netns/red /run/open/red
         touch /run/netns/plain
         mkfifo /run/netns/fifo
         echo written >/run/netns/fifo &
@@ -225,7 +229,10 @@ fn names_in_run_netns_may_be_links_and_nothing_else_there_is_opened() {
     );
     let red = result_for(&document, world.read("red").trim().parse().unwrap());
     assert_eq!(red["target"]["names"], json!(["alias", "red"]));
-    assert_eq!(red["target"]["paths"], json!(["/run/netns/red"]));
+    assert_eq!(
+        red["target"]["paths"],
+        json!(["/run/netns/red", "/run/open/red"])
+    );
     assert_eq!(
         world.read("writer").trim(),
         "blocked",

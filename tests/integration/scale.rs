@@ -80,3 +80,59 @@ fn a_namespace_with_5000_links_comes_back_whole() {
         }
     }
 }
+
+#[test]
+fn a_system_that_refuses_threads_only_slows_the_walk_down() {
+    if !require_root("a_system_that_refuses_threads_only_slows_the_walk_down") {
+        return;
+    }
+    // The walker reads on a thread per core, encodes on every core, and receives long
+    // dumps on a second thread; a cgroup at its pids.max refuses them all. strace makes
+    // every thread start fail (glibc starts threads with clone3, and forks with clone).
+    let world = World::run(
+        "threads-refused",
+        r#"
+        ip netns add big
+        for i in $(seq 1 300); do echo "link add name va$i type veth peer name vb$i"; done >"$OUT/batch"
+        ip -n big -batch "$OUT/batch"
+        for n in red blue; do
+          ip netns add "$n"
+          ip link add name "h-$n" type veth peer name eth0 netns "$n"
+        done
+        for args in "--all" "--netns big"; do
+          name=${args#--}; name=${name%% *}
+          "$NSHELPER" query links $args >"$OUT/$name.out"
+          strace -f -qq -o "$OUT/$name.trace" -e trace=clone3 -e inject=clone3:error=EAGAIN \
+            "$NSHELPER" query links $args >"$OUT/$name.refused" 2>"$OUT/$name.err" || echo "$?" >"$OUT/$name.failed"
+        done
+        "#,
+    );
+    for name in ["all", "netns"] {
+        assert!(
+            !world.path(&format!("{name}.failed")).exists(),
+            "{name}: {}",
+            world.read(&format!("{name}.err"))
+        );
+        let trace = world.read(&format!("{name}.trace"));
+        assert!(
+            trace.contains("(INJECTED)"),
+            "{name}: no thread was refused:\n{trace}"
+        );
+        let mut plain: serde_json::Value =
+            serde_json::from_slice(&world.bytes(&format!("{name}.out"))).unwrap();
+        let mut refused: serde_json::Value =
+            serde_json::from_slice(&world.bytes(&format!("{name}.refused"))).unwrap();
+        assert_eq!(
+            refused["errors"],
+            serde_json::json!([]),
+            "{name}: {refused}"
+        );
+        // Which processes hold the helper's own namespace differs between the two runs.
+        for document in [&mut plain, &mut refused] {
+            for result in document["results"].as_array_mut().unwrap() {
+                result["target"]["pids"] = serde_json::Value::Null;
+            }
+        }
+        assert_eq!(refused, plain, "{name}");
+    }
+}

@@ -142,6 +142,7 @@ pub fn discover_network_namespaces(proc: &ProcRoot) -> Result<Vec<FoundNetns>, N
         mounted_at: HashMap::new(),
         found: Vec::new(),
         kept_fds: HashSet::new(),
+        root_only_dirs: HashMap::new(),
     };
 
     // Our own descriptors are looked at before the scan opens one per namespace: listing
@@ -214,6 +215,8 @@ struct Scan<'a> {
     found: Vec<FoundNetns>,
     /// Our own descriptors of the namespaces found, not to be reported as holders.
     kept_fds: HashSet<RawFd>,
+    /// Directories found to be root's alone (see [`Scan::only_root_writes_above`]).
+    root_only_dirs: HashMap<PathBuf, bool>,
 }
 
 impl Scan<'_> {
@@ -456,13 +459,19 @@ impl Scan<'_> {
         }
     }
 
-    /// [`Scan::by_path`] in three calls (a stat, an open and the one `adopt` makes), where
-    /// going through an `O_PATH` handle takes six: a thousand mount points cost 20 ms that
-    /// way, most of it reopening each handle through `/proc/self/fd`. What is opened for
-    /// real was an nsfs file when looked at, and the open follows no symbolic link, will
-    /// not wait (a FIFO) and takes no terminal: swapping anything else in between takes
-    /// unmounting the namespace, which only root can do.
+    /// [`Scan::by_path`] in four calls (a stat, an open, a stat of the open file and the
+    /// ioctl of `adopt`), where going through an `O_PATH` handle takes six: a thousand mount
+    /// points cost 20 ms that way, most of it reopening each handle through
+    /// `/proc/self/fd`. Only for a path whose every directory belongs to root and lets
+    /// nobody else rename what is in it: then nobody else can swap another file in between
+    /// the stat, which found an nsfs file (a mount that only root can make), and the open,
+    /// which follows no symbolic link, will not wait (a FIFO) and takes no terminal, and
+    /// whose file must be the one found. Any other path goes through a handle
+    /// (`Errno::EPERM`).
     fn by_path_directly(&mut self, path: &Path) -> Result<Option<usize>, Errno> {
+        if !self.only_root_writes_above(path) {
+            return Err(Errno::EPERM);
+        }
         let stat = lstat(path)?;
         if SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFLNK {
             // A name may be a link to a namespace's file: the caller follows it by handle.
@@ -478,7 +487,30 @@ impl Scan<'_> {
             .flags(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
             .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS);
         let file = openat2(AT_FDCWD, path, how)?;
+        let opened = fstat(file.as_fd())?;
+        if (opened.st_dev, opened.st_ino) != (stat.st_dev, stat.st_ino) {
+            return Err(Errno::ESTALE);
+        }
         self.adopt(file)
+    }
+
+    /// Whether every directory above `path` belongs to root and may be written by root alone,
+    /// or is sticky (as the tmpfs an unprivileged `ip netns` setup mounts on /run/netns is),
+    /// so that only the owner of an entry, root for a mount point, may rename it. Asked once
+    /// per directory.
+    fn only_root_writes_above(&mut self, path: &Path) -> bool {
+        path.ancestors().skip(1).all(|dir| {
+            if let Some(&safe) = self.root_only_dirs.get(dir) {
+                return safe;
+            }
+            let safe = lstat(dir).is_ok_and(|st| {
+                SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR
+                    && st.st_uid == 0
+                    && (st.st_mode & 0o022 == 0 || st.st_mode & 0o1000 != 0)
+            });
+            self.root_only_dirs.insert(dir.to_owned(), safe);
+            safe
+        })
     }
 
     /// The namespace behind an `O_PATH` handle, reopened for real only if it is an nsfs file

@@ -469,8 +469,13 @@ impl RouteSocket {
         // Full datagrams go one way, emptied buffers come back to be filled again.
         let (full_sender, full) = std::sync::mpsc::sync_channel(OVERLAP_QUEUE);
         let (empty, empty_receiver) = std::sync::mpsc::channel();
-        std::thread::scope(|scope| {
-            scope.spawn(move || receiver.run(&full_sender, &empty_receiver));
+        let outcome = std::thread::scope(|scope| {
+            let started = std::thread::Builder::new()
+                .spawn_scoped(scope, move || receiver.run(&full_sender, &empty_receiver));
+            if started.is_err() {
+                // No thread to be had (a cgroup's pids.max, say): the rest is read here.
+                return None;
+            }
             let outcome = loop {
                 match full.recv() {
                     Ok(Ok((buffer, len))) => {
@@ -489,8 +494,24 @@ impl RouteSocket {
             };
             // A receiver still at work fails its next send, and stops.
             drop(full);
-            outcome
-        })
+            Some(outcome)
+        });
+        match outcome {
+            Some(outcome) => {
+                if outcome.is_err() {
+                    // Whatever went wrong (a datagram larger than the receiver's buffers,
+                    // say), the dump's next attempt is read the plain way.
+                    self.overlap = false;
+                }
+                outcome
+            }
+            None => loop {
+                let len = self.receive(request)?;
+                if let Some(end) = dump.absorb(&self.buffer[..len], decode)? {
+                    return Ok(end);
+                }
+            },
+        }
     }
 
     /// Lets a long dump be received on a thread of its own while the calling thread
