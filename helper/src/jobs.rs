@@ -119,14 +119,19 @@ fn drop_privileges() -> Result<(), String> {
 }
 
 /// Runs every job. With `printed`, a walk that is the call's only child finishes its
-/// targets' results itself (see [`Answer::Printed`]).
+/// targets' results itself (see [`Answer::Printed`]). With `own_links_ahead`, when the
+/// last child is a query process, a socket of the helper's own namespace is returned with
+/// its link dump already asked for: made while that child works, it names the peers a
+/// container's veths have there sooner (see `query::run`).
 pub fn run_all(
     proc: &ProcRoot,
     jobs: Vec<Job>,
     known: &[KnownNetns],
     timeout: Duration,
     printed: bool,
-) -> Vec<Outcome> {
+    own_links_ahead: bool,
+) -> (Vec<Outcome>, Option<RouteSocket>) {
+    let mut own_links_socket = None;
     let keep: Vec<BorrowedFd<'_>> = known.iter().map(|k| k.file.as_fd()).collect();
     // Targets that are network namespaces alone are all read by one child that moves
     // between them; the others need a fork of their own to join pid and mount namespaces.
@@ -150,6 +155,13 @@ pub fn run_all(
         }) {
             Ok(running) if last_child => {
                 let now_dropped = drop_privileges();
+                if own_links_ahead && now_dropped.is_ok() {
+                    own_links_socket = RouteSocket::open()
+                        .and_then(|mut socket| {
+                            socket.request_links_without_stats().map(|()| socket)
+                        })
+                        .ok();
+                }
                 // Parsed while the query process exits, since nothing is left to make.
                 let parse_early = now_dropped.is_ok();
                 dropped = Some(now_dropped);
@@ -321,7 +333,8 @@ pub fn run_all(
         }
     }
     outcomes.sort_by_key(|(at, _)| *at);
-    outcomes.into_iter().map(|(_, outcome)| outcome).collect()
+    let outcomes = outcomes.into_iter().map(|(_, outcome)| outcome).collect();
+    (outcomes, own_links_socket)
 }
 
 /// The walker's report, parsed into an answer per walked target: printed results when it

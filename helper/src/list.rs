@@ -30,7 +30,7 @@ pub fn run(args: &CommonArgs) -> ListDocument {
             }
         }
     }
-    let outcomes = jobs::run_all(&proc, jobs, &known, args.timeout, false);
+    let (outcomes, _) = jobs::run_all(&proc, jobs, &known, args.timeout, false, false);
     let own_nsids: Vec<(i32, u64)> = outcomes
         .iter()
         .filter_map(Outcome::report)

@@ -167,7 +167,16 @@ pub fn run(args: &QueryArgs) -> (Vec<PrintedResult>, Vec<TargetError>) {
     let (known, own_inode) = known_namespaces(&proc, &jobs);
     // Indented JSON and tables re-read every result, so the walker need not finish them.
     let printed = !args.common.pretty && !table;
-    let mut outcomes = jobs::run_all(&proc, jobs, &known, args.common.timeout, printed);
+    let (mut outcomes, own_links_socket) = jobs::run_all(
+        &proc,
+        jobs,
+        &known,
+        args.common.timeout,
+        printed,
+        // Asked for on the chance that a container's veth has its peer here: cheap for a
+        // namespace of a few links, and made while the query process works.
+        wanted.links,
+    );
     // Peers in the helper's own namespace are named from its own links, read here, without
     // privilege, when no target was that namespace.
     let own_links = match own_inode {
@@ -183,7 +192,8 @@ pub fn run(args: &QueryArgs) -> (Vec<PrintedResult>, Vec<TargetError>) {
                     .filter_map(Outcome::report)
                     .any(|report| has_peer_in(report, inode)) =>
         {
-            RouteSocket::open()
+            own_links_socket
+                .map_or_else(RouteSocket::open, Ok)
                 .and_then(|mut socket| socket.dump_links_without_stats())
                 .ok()
                 .map(|raw| (inode, links_from_dump(raw, inode, false)))

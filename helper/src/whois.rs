@@ -81,7 +81,7 @@ pub fn run(args: &WhoisArgs) -> WhoisDocument {
         }
     };
     let (known, own_inode) = known_namespaces(&proc, &jobs);
-    let mut outcomes = jobs::run_all(&proc, jobs, &known, args.common.timeout, false);
+    let (mut outcomes, _) = jobs::run_all(&proc, jobs, &known, args.common.timeout, false, false);
     jobs::resolve_peers(&mut outcomes, None);
 
     let mut scanned: Vec<(NetnsIdentity, InsideReport)> = Vec::new();

@@ -324,7 +324,7 @@ fn the_parent_drops_its_capabilities_right_after_its_last_child() {
         for run in walk:"--netns red --netns blue" container:"--pid $PID"; do
           name=${run%%:*}
           strace -f -qq -o "$OUT/$name.trace" \
-            -e trace=clone,clone3,fork,vfork,capset,read,wait4,waitid,write \
+            -e trace=clone,clone3,fork,vfork,capset,read,wait4,waitid,write,socket,sendto,recvfrom \
             "$NSHELPER" query links ${run#*:} >"$OUT/$name.out" 2>"$OUT/$name.err"
         done
         "#,
@@ -381,6 +381,31 @@ fn assert_drop_order(name: &str, trace: &str) {
         .rposition(|l| l.contains("waitid(") || l.contains("wait4("))
         .unwrap_or_else(|| panic!("{name}: the parent reaps:\n{}", all()));
     let output = position("write(1,", false);
+    // Its own namespace's links (to name the peers there) are asked for and read only
+    // without privilege; after a query process, they are asked for while it works.
+    if name == "container" {
+        let asked = calls
+            .iter()
+            .position(|l| l.contains("socket(AF_NETLINK"))
+            .unwrap_or_else(|| panic!("{name}: the parent asks for its links:\n{}", all()));
+        assert!(
+            asked < end_of_report,
+            "{name}: asked only after the report:\n{}",
+            all()
+        );
+    }
+    for (at, line) in calls.iter().enumerate() {
+        if line.contains("socket(AF_NETLINK")
+            || line.contains("sendto(")
+            || line.contains("recvfrom(")
+        {
+            assert!(
+                at > first_drop,
+                "{name}: netlink before the drop: {line}\n{}",
+                all()
+            );
+        }
+    }
     assert!(
         last_child < first_drop
             && first_drop < first_report_read

@@ -51,6 +51,9 @@ pub struct RouteSocket {
     deadline: Option<std::time::Instant>,
     /// Whether a long dump is received on a second thread while this one decodes it.
     overlap: bool,
+    /// The sequence number of a link dump without statistics asked for ahead, by
+    /// [`RouteSocket::request_links_without_stats`], and not read yet.
+    requested: Option<u32>,
 }
 
 fn connect() -> Result<(NlSocketHandle, u32), NetlinkError> {
@@ -76,12 +79,40 @@ impl RouteSocket {
             buffer: Vec::new(),
             deadline: None,
             overlap: false,
+            requested: None,
         })
+    }
+
+    /// Asks for the link dump without statistics now, to be read by the next
+    /// [`RouteSocket::dump_links_without_stats`]: the kernel makes its first datagram (all
+    /// of a small namespace's links) while taking the request, so a caller with time to wait
+    /// gets the rest of the dump sooner. Any other request first reads this one to its end.
+    pub fn request_links_without_stats(&mut self) -> Result<(), NetlinkError> {
+        self.settle_request();
+        let seq = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.send_getlink_skipping_stats(seq)
+            .map_err(|reason| NetlinkError::Send {
+                request: "RTM_GETLINK",
+                reason,
+            })?;
+        self.requested = Some(seq);
+        Ok(())
+    }
+
+    /// Reads a request made ahead to its end, keeping nothing: the kernel runs one dump per
+    /// socket at a time.
+    fn settle_request(&mut self) {
+        if let Some(seq) = self.requested.take() {
+            let _ = self.collect("RTM_GETLINK", seq, &mut |_| Ok(None::<()>));
+        }
     }
 
     /// Every link of the socket's network namespace, without their statistics.
     pub fn dump_links_without_stats(&mut self) -> Result<Vec<RawLink>, NetlinkError> {
-        self.dump(
+        let ahead = self.requested.take();
+        self.dump_ahead(
+            ahead,
             "RTM_GETLINK",
             Self::send_getlink_skipping_stats,
             |message| {
@@ -131,6 +162,7 @@ impl RouteSocket {
     /// process to read on behalf of another, which decodes it with [`RawDump::links_mapped`].
     pub fn dump_links_raw(&mut self, stats: bool) -> Result<RawDump, NetlinkError> {
         const REQUEST: &str = "RTM_GETLINK";
+        self.settle_request();
         let send = if stats {
             Self::send_getlink
         } else {
@@ -215,6 +247,7 @@ impl RouteSocket {
 
     fn ask_nsid(&mut self, netns: BorrowedFd<'_>) -> Result<Option<i32>, NetlinkError> {
         const REQUEST: &str = "RTM_GETNSID";
+        self.settle_request();
         let seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1);
         let fd = u32::try_from(netns.as_raw_fd()).map_err(|_| NetlinkError::Send {
@@ -383,7 +416,20 @@ impl RouteSocket {
         send: fn(&Self, u32) -> Result<(), String>,
         decode: impl FnMut(&Message<'_>) -> Result<Option<T>, wire::WireError>,
     ) -> Result<Vec<T>, NetlinkError> {
-        let items = self.dump_inner(request, send, decode);
+        self.settle_request();
+        self.dump_ahead(None, request, send, decode)
+    }
+
+    /// As `dump`, whose first attempt reads the request made ahead with sequence number
+    /// `ahead`, if any.
+    fn dump_ahead<T>(
+        &mut self,
+        ahead: Option<u32>,
+        request: &'static str,
+        send: fn(&Self, u32) -> Result<(), String>,
+        decode: impl FnMut(&Message<'_>) -> Result<Option<T>, wire::WireError>,
+    ) -> Result<Vec<T>, NetlinkError> {
+        let items = self.dump_inner(request, send, ahead, decode);
         self.release_buffer();
         items
     }
@@ -392,12 +438,19 @@ impl RouteSocket {
         &mut self,
         request: &'static str,
         send: fn(&Self, u32) -> Result<(), String>,
+        mut ahead: Option<u32>,
         mut decode: impl FnMut(&Message<'_>) -> Result<Option<T>, wire::WireError>,
     ) -> Result<Vec<T>, NetlinkError> {
         for _ in 0..DUMP_ATTEMPTS {
-            let seq = self.next_seq;
-            self.next_seq = self.next_seq.wrapping_add(1);
-            send(self, seq).map_err(|reason| NetlinkError::Send { request, reason })?;
+            let seq = match ahead.take() {
+                Some(seq) => seq,
+                None => {
+                    let seq = self.next_seq;
+                    self.next_seq = self.next_seq.wrapping_add(1);
+                    send(self, seq).map_err(|reason| NetlinkError::Send { request, reason })?;
+                    seq
+                }
+            };
             match self.collect(request, seq, &mut decode) {
                 Ok(Some(items)) => return Ok(items),
                 Ok(None) => continue,
