@@ -13,7 +13,8 @@ use nix::fcntl::OFlag;
 
 use nshelper_model::{ErrorKind, Link, Target};
 use nshelper_namespaces::{spawn, spawn_walk, JoinPlan, ProcRoot, DEFAULT_PROCESS_NAMESPACES};
-use nshelper_netlink::RouteSocket;
+use nshelper_netlink::wire::RawLink;
+use nshelper_netlink::{NetlinkError, RouteSocket};
 use serde_json::value::RawValue;
 use std::ops::Range;
 use std::rc::Rc;
@@ -118,6 +119,17 @@ fn drop_privileges() -> Result<(), String> {
     dropped
 }
 
+/// The helper's own namespace's links, asked for while the last query process worked (see
+/// [`run_all`]).
+pub enum OwnLinksAhead {
+    /// Not asked for.
+    Not,
+    /// Asked for; to be read if a peer needs them.
+    Asked(RouteSocket),
+    /// Read while the query process exited, since a peer of its needs them.
+    Read(Result<Vec<RawLink>, NetlinkError>),
+}
+
 /// Runs every job. With `printed`, a walk that is the call's only child finishes its
 /// targets' results itself (see [`Answer::Printed`]). With `own_links_ahead`, when the
 /// last child is a query process, a socket of the helper's own namespace is returned with
@@ -130,8 +142,9 @@ pub fn run_all(
     timeout: Duration,
     printed: bool,
     own_links_ahead: bool,
-) -> (Vec<Outcome>, Option<RouteSocket>) {
-    let mut own_links_socket = None;
+) -> (Vec<Outcome>, OwnLinksAhead) {
+    let mut own_links = OwnLinksAhead::Not;
+    let own_inode = known.iter().find(|k| k.own).map(|k| k.inode);
     let keep: Vec<BorrowedFd<'_>> = known.iter().map(|k| k.file.as_fd()).collect();
     // Targets that are network namespaces alone are all read by one child that moves
     // between them; the others need a fork of their own to join pid and mount namespaces.
@@ -156,17 +169,30 @@ pub fn run_all(
             Ok(running) if last_child => {
                 let now_dropped = drop_privileges();
                 if own_links_ahead && now_dropped.is_ok() {
-                    own_links_socket = RouteSocket::open()
-                        .and_then(|mut socket| {
-                            socket.request_links_without_stats().map(|()| socket)
-                        })
-                        .ok();
+                    if let Ok(socket) = RouteSocket::open().and_then(|mut socket| {
+                        socket.request_links_without_stats().map(|()| socket)
+                    }) {
+                        own_links = OwnLinksAhead::Asked(socket);
+                    }
                 }
-                // Parsed while the query process exits, since nothing is left to make.
+                // Parsed while the query process exits, since nothing is left to make; so are
+                // the helper's own links, when a veth of the report has its peer there.
                 let parse_early = now_dropped.is_ok();
                 dropped = Some(now_dropped);
                 let (bytes, early) = running.wait_then(timeout, |body| {
-                    parse_early.then(|| parse::<InsideReport>(body))
+                    parse_early.then(|| {
+                        let parsed = parse::<InsideReport>(body);
+                        if let (Ok(report), Some(own), OwnLinksAhead::Asked(socket)) =
+                            (&parsed, own_inode, &mut own_links)
+                        {
+                            if report.namespaces.get("net") != Some(&own)
+                                && inside::has_peer_in(report, own)
+                            {
+                                own_links = OwnLinksAhead::Read(socket.dump_links_without_stats());
+                            }
+                        }
+                        parsed
+                    })
                 });
                 (bytes, early.flatten())
             }
@@ -334,7 +360,7 @@ pub fn run_all(
     }
     outcomes.sort_by_key(|(at, _)| *at);
     let outcomes = outcomes.into_iter().map(|(_, outcome)| outcome).collect();
-    (outcomes, own_links_socket)
+    (outcomes, own_links)
 }
 
 /// The walker's report, parsed into an answer per walked target: printed results when it

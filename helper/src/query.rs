@@ -17,7 +17,7 @@ use crate::describe;
 use crate::diag;
 use crate::failure::Failure;
 use crate::inside::{has_peer_in, KnownNetns, Wanted};
-use crate::jobs::{self, Answer, Job, Outcome, PrintedText};
+use crate::jobs::{self, Answer, Job, Outcome, OwnLinksAhead, PrintedText};
 use crate::privileges::{self, Need};
 use nshelper_netlink::{links::links_from_dump, RouteSocket};
 use serde::Serialize;
@@ -167,7 +167,7 @@ pub fn run(args: &QueryArgs) -> (Vec<PrintedResult>, Vec<TargetError>) {
     let (known, own_inode) = known_namespaces(&proc, &jobs);
     // Indented JSON and tables re-read every result, so the walker need not finish them.
     let printed = !args.common.pretty && !table;
-    let (mut outcomes, own_links_socket) = jobs::run_all(
+    let (mut outcomes, own_links_ahead) = jobs::run_all(
         &proc,
         jobs,
         &known,
@@ -192,10 +192,14 @@ pub fn run(args: &QueryArgs) -> (Vec<PrintedResult>, Vec<TargetError>) {
                     .filter_map(Outcome::report)
                     .any(|report| has_peer_in(report, inode)) =>
         {
-            own_links_socket
-                .map_or_else(RouteSocket::open, Ok)
-                .and_then(|mut socket| socket.dump_links_without_stats())
-                .ok()
+            let raw = match own_links_ahead {
+                OwnLinksAhead::Read(raw) => raw,
+                OwnLinksAhead::Asked(mut socket) => socket.dump_links_without_stats(),
+                OwnLinksAhead::Not => {
+                    RouteSocket::open().and_then(|mut socket| socket.dump_links_without_stats())
+                }
+            };
+            raw.ok()
                 .map(|raw| (inode, links_from_dump(raw, inode, false)))
         }
         _ => None,

@@ -67,6 +67,9 @@ fn links_of_a_container_match_ip_run_inside_it() {
     let eth0 = link_named(links, "eth0");
     assert!(eth0["link_netnsid"].is_i64(), "{eth0}");
     assert_eq!(eth0["peer"]["ifindex"], eth0["link_index"]);
+    // Named from the helper's own links, read while the query process exits.
+    assert_eq!(eth0["peer"]["ifname"], "vh0", "{eth0}");
+    assert!(eth0["peer"]["netns"].is_u64(), "{eth0}");
     assert!(link_named(links, "br0").get("peer").is_none());
 }
 
