@@ -461,18 +461,17 @@ fn the_walkers_threads_start_only_after_it_gave_up_its_capabilities() {
         .enumerate()
         .filter(|(_, l)| walkers.contains(&pid_of(l)))
         .collect();
-    let last_capset = walker_lines
-        .iter()
-        .filter(|(_, l)| l.contains("capset("))
-        .map(|(at, _)| *at)
-        .max()
-        .unwrap_or_else(|| panic!("the walker gives up its capabilities:\n{trace}"));
-    let last_setns = walker_lines
-        .iter()
-        .filter(|(_, l)| l.contains("setns("))
-        .map(|(at, _)| *at)
-        .max()
-        .unwrap_or_else(|| panic!("the walker joins the namespaces:\n{trace}"));
+    let last = |call: &str| {
+        walker_lines
+            .iter()
+            .filter(|(_, l)| l.contains(call))
+            .map(|(at, _)| *at)
+            .max()
+    };
+    let last_capset =
+        last("capset(").unwrap_or_else(|| panic!("the walker gives up its capabilities:\n{trace}"));
+    let last_setns =
+        last("setns(").unwrap_or_else(|| panic!("the walker joins the namespaces:\n{trace}"));
     assert!(last_setns < last_capset, "joins, then gives up:\n{trace}");
     for start in &thread_starts {
         assert!(
