@@ -565,3 +565,56 @@ fn a_slow_namespace_times_out_alone_and_the_others_still_answer() {
     assert_eq!(errors[0]["target"]["name"], "big");
     assert_eq!(errors[0]["kind"], "timeout");
 }
+
+/// A reader that went away before the output was written is a failure to write it, reported
+/// as the contract says (status 1, one line on stderr), whatever SIGPIPE's disposition was
+/// when nshelper started: here it is the default, which std's `Command` restores in a child.
+#[test]
+fn a_reader_that_went_away_is_status_1_and_one_line() {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let output = Command::new(nshelper())
+        .arg("schema")
+        .stdout(writer)
+        .output()
+        .expect("run nshelper");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+    assert!(stderr.contains("Broken pipe"), "{stderr:?}");
+    assert_next_step(&stderr, "reads to the end");
+}
+
+/// Started with stdin and stdout closed, nshelper must neither let a descriptor it opens take
+/// their numbers (the query would read or write a namespace file or its own report pipe as
+/// stdio) nor drop its result silently: the query runs, and the lost output is status 1.
+#[test]
+fn a_query_started_with_stdio_closed_runs_and_says_its_output_has_nowhere_to_go() {
+    if !require_root("a_query_started_with_stdio_closed_runs_and_says_its_output_has_nowhere_to_go")
+    {
+        return;
+    }
+    let world = World::run(
+        "stdio-closed",
+        r#"
+c=$(start_container)
+rc=0
+"$NSHELPER" query links --pid "$c" <&- >&- 2>"$OUT/closed.err" || rc=$?
+echo "$rc" >"$OUT/closed.rc"
+rc=0
+"$NSHELPER" query links --pid "$c" -v <&- >&- 2>"$OUT/verbose.err" || rc=$?
+echo "$rc" >"$OUT/verbose.rc"
+"#,
+    );
+    assert_eq!(world.read("closed.rc").trim(), "1");
+    let stderr = world.read("closed.err");
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+    assert!(stderr.contains("stdout is closed"), "{stderr:?}");
+    assert_next_step(&stderr, "check that stdout is open");
+    // The query itself ran to the end: -v shows its steps, and only the write failed.
+    assert_eq!(world.read("verbose.rc").trim(), "1");
+    let verbose = world.read("verbose.err");
+    assert!(verbose.contains("stdout is closed"), "{verbose:?}");
+    assert!(verbose.contains(": a report of "), "{verbose:?}");
+    assert!(!verbose.contains("child_failed"), "{verbose:?}");
+}

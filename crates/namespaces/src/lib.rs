@@ -22,6 +22,7 @@ pub use engine::{spawn, Report, RunningQuery, REPORT_LIMIT};
 pub use error::NsError;
 pub use exec::{exec_in, ExecError, ExecRequest, MountSetup};
 pub use kind::NsType;
+pub use sys::{prepare_process, ClosedAtStart};
 pub use target::{JoinPlan, ProcRoot, DEFAULT_PROCESS_NAMESPACES};
 pub use walk::{spawn_walk, StopError, WalkStop};
 
