@@ -43,53 +43,180 @@ pub struct KnownNetns {
     pub own: bool,
 }
 
-/// As [`encoded_keeping`] for a list, encoded on every core: the first share straight into
-/// the pipe, the others each into a buffer of its own meanwhile, written after it in order.
-/// The bytes are those `serde_json::to_writer` makes of the whole list.
-fn encoded_in_parallel<T: Serialize + Sync + 'static, K: 'static>(
-    items: Vec<T>,
-    kept: K,
-) -> Report {
+/// As [`encoded_keeping`] for a finishing walk's stops, encoded on every core (see
+/// [`write_pieces_in_parallel`]). One result may hold thousands of links: those are cut into
+/// runs, so that even a single result is encoded on every core.
+fn stops_encoded_in_parallel<K: 'static>(stops: Vec<FinishedStop>, kept: K) -> Report {
     Report::Encoder(Box::new(move |pipe| {
-        let shares = workers().min(items.len()).max(1);
-        let size = items.len().div_ceil(shares);
-        let mut chunks = items.chunks(size.max(1));
-        let first = chunks.next().unwrap_or(&[]);
-        let written = std::thread::scope(|scope| -> std::io::Result<()> {
-            // A share whose thread the system refuses is encoded here, in its turn.
-            let others: Vec<_> = chunks
-                .map(|chunk| {
-                    std::thread::Builder::new()
-                        .spawn_scoped(scope, move || {
-                            let mut buffer = Vec::new();
-                            write_items(&mut buffer, chunk).map(|()| buffer)
-                        })
-                        .map_err(|_| chunk)
-                })
-                .collect();
-            let mut out = std::io::BufWriter::with_capacity(64 * 1024, &mut *pipe);
-            out.write_all(b"[")?;
-            write_items(&mut out, first)?;
-            for other in others {
-                out.write_all(b",")?;
-                match other {
-                    Ok(thread) => {
-                        let buffer = thread
-                            .join()
-                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-                        out.write_all(&buffer)?;
-                    }
-                    Err(chunk) => write_items(&mut out, chunk)?,
-                }
-            }
-            out.write_all(b"]")?;
-            out.flush()
-        });
-        // As in `encoded_keeping`: the exit frees all of it.
-        std::mem::forget(items);
+        let links: usize = stops.iter().map(FinishedStop::link_count).sum();
+        let run = links.div_ceil(workers()).max(MIN_LINK_RUN);
+        let written = stop_pieces(&stops, run)
+            .map_err(std::io::Error::other)
+            .and_then(|pieces| write_pieces_in_parallel(pipe, &pieces));
+        std::mem::forget(stops);
         std::mem::forget(kept);
         written
     }))
+}
+
+/// Fewer links than this are not worth a run, and a thread, of their own.
+const MIN_LINK_RUN: usize = 512;
+
+/// A part of a report that is encoded on its own: the report is its pieces' bytes in order.
+enum Piece<'a> {
+    /// Written as it is: brackets, commas, and the parts of a result around its links.
+    Text(Vec<u8>),
+    /// One stop of the walk, encoded whole.
+    Stop(&'a FinishedStop),
+    /// A run of one result's links, separated by commas.
+    Links(&'a [Link]),
+}
+
+impl Piece<'_> {
+    fn write(&self, out: &mut impl Write) -> std::io::Result<()> {
+        match self {
+            Piece::Text(text) => out.write_all(text),
+            Piece::Stop(stop) => {
+                serde_json::to_writer(&mut *out, stop).map_err(std::io::Error::other)
+            }
+            Piece::Links(links) => write_items(out, links),
+        }
+    }
+}
+
+impl FinishedStop {
+    fn link_count(&self) -> usize {
+        self.result
+            .as_ref()
+            .and_then(|result| result.contents.links.as_ref())
+            .map_or(0, Vec::len)
+    }
+}
+
+/// The pieces of `stops` as one JSON list, each result with more than `run` links cut
+/// around them. The bytes are serde_json's for the list: what is written around the links
+/// follows the fields of `FinishedStop`, `TargetResult` and `NetnsContents` in their order,
+/// which a unit test holds to serde_json's.
+fn stop_pieces(stops: &[FinishedStop], run: usize) -> serde_json::Result<Vec<Piece<'_>>> {
+    let mut pieces = vec![Piece::Text(b"[".to_vec())];
+    for (at, stop) in stops.iter().enumerate() {
+        if at > 0 {
+            pieces.push(Piece::Text(b",".to_vec()));
+        }
+        let (Some(result), Some(links)) = (
+            &stop.result,
+            stop.result.as_ref().and_then(|r| r.contents.links.as_ref()),
+        ) else {
+            pieces.push(Piece::Stop(stop));
+            continue;
+        };
+        if links.len() <= run {
+            pieces.push(Piece::Stop(stop));
+            continue;
+        }
+        let mut head = b"{\"result\":{\"target\":".to_vec();
+        serde_json::to_writer(&mut head, &result.target)?;
+        head.extend_from_slice(b",\"namespaces\":");
+        serde_json::to_writer(&mut head, &result.namespaces)?;
+        head.extend_from_slice(b",\"links\":[");
+        pieces.push(Piece::Text(head));
+        for (at, links) in links.chunks(run).enumerate() {
+            if at > 0 {
+                pieces.push(Piece::Text(b",".to_vec()));
+            }
+            pieces.push(Piece::Links(links));
+        }
+        let mut tail = b"]".to_vec();
+        let contents = &result.contents;
+        if let Some(addrs) = &contents.addrs {
+            tail.extend_from_slice(b",\"addrs\":");
+            serde_json::to_writer(&mut tail, addrs)?;
+        }
+        if let Some(routes) = &contents.routes {
+            tail.extend_from_slice(b",\"routes\":");
+            serde_json::to_writer(&mut tail, routes)?;
+        }
+        if let Some(neighbors) = &contents.neighbors {
+            tail.extend_from_slice(b",\"neighbors\":");
+            serde_json::to_writer(&mut tail, neighbors)?;
+        }
+        tail.extend_from_slice(b"},\"failure\":");
+        serde_json::to_writer(&mut tail, &stop.failure)?;
+        tail.push(b'}');
+        pieces.push(Piece::Text(tail));
+    }
+    pieces.push(Piece::Text(b"]".to_vec()));
+    Ok(pieces)
+}
+
+/// Writes `pieces` in order, cut into one share per core by weight (a link's worth for each
+/// link, and one more for each whole stop): the first share straight into `pipe`, the
+/// others each into a buffer of its own meanwhile, written after it in order.
+fn write_pieces_in_parallel(pipe: &mut dyn Write, pieces: &[Piece<'_>]) -> std::io::Result<()> {
+    let weights: Vec<usize> = pieces
+        .iter()
+        .map(|piece| match piece {
+            Piece::Text(_) => 0,
+            Piece::Stop(stop) => 1 + stop.link_count(),
+            Piece::Links(links) => links.len(),
+        })
+        .collect();
+    let total: usize = weights.iter().sum();
+    let shares = workers().min(total).max(1);
+    // Where each share ends: after the piece that brings it to its part of the weight.
+    let mut ends = Vec::with_capacity(shares);
+    let mut sum = 0;
+    for (at, weight) in weights.iter().enumerate() {
+        sum += weight;
+        if ends.len() + 1 < shares && sum * shares >= total * (ends.len() + 1) {
+            ends.push(at + 1);
+        }
+    }
+    ends.push(pieces.len());
+    let mut start = 0;
+    let groups: Vec<&[Piece<'_>]> = ends
+        .iter()
+        .map(|&end| {
+            let group = &pieces[start..end.max(start)];
+            start = end.max(start);
+            group
+        })
+        .collect();
+    let (first, others) = groups
+        .split_first()
+        .map_or((&[][..], &[][..]), |(f, o)| (*f, o));
+    std::thread::scope(|scope| -> std::io::Result<()> {
+        // A share whose thread the system refuses is encoded here, in its turn.
+        let others: Vec<_> = others
+            .iter()
+            .map(|group| {
+                std::thread::Builder::new()
+                    .spawn_scoped(scope, move || {
+                        let mut buffer = Vec::new();
+                        write_group(&mut buffer, group).map(|()| buffer)
+                    })
+                    .map_err(|_| *group)
+            })
+            .collect();
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, &mut *pipe);
+        write_group(&mut out, first)?;
+        for other in others {
+            match other {
+                Ok(thread) => {
+                    let buffer = thread
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+                    out.write_all(&buffer)?;
+                }
+                Err(group) => write_group(&mut out, group)?,
+            }
+        }
+        out.flush()
+    })
+}
+
+fn write_group(out: &mut impl Write, pieces: &[Piece<'_>]) -> std::io::Result<()> {
+    pieces.iter().try_for_each(|piece| piece.write(out))
 }
 
 /// `items` as JSON, separated by commas.
@@ -489,7 +616,7 @@ fn finish_walk(
             },
         })
         .collect();
-    Ok(encoded_in_parallel(finished, sockets))
+    Ok(stops_encoded_in_parallel(finished, sockets))
 }
 
 /// The links of the helper's own namespace, read through the walk's last stop, when a
@@ -804,19 +931,95 @@ mod tests {
         out
     }
 
-    #[test]
-    fn a_list_encoded_on_every_core_is_byte_for_byte_the_list_encoded_at_once() {
-        for count in [0, 1, 2, 3, 7, 1000] {
-            let items: Vec<(u32, String)> = (0..count)
-                .map(|n| (n, format!("item \"{n}\" \u{7f}")))
-                .collect();
-            let expected = serde_json::to_vec(&items).unwrap();
-            assert_eq!(
-                written(encoded_in_parallel(items, ())),
-                expected,
-                "{count} items"
-            );
+    fn link(ifindex: u32) -> Link {
+        serde_json::from_value(serde_json::json!({
+            "ifindex": ifindex, "ifname": format!("v\"{ifindex}\u{7f}"), "kind": "veth",
+            "flags": ["BROADCAST", "UP"], "mtu": 1500, "operstate": "UP",
+            "address": "02:00:00:00:00:01", "master": null, "link_index": ifindex + 1,
+            "link_netnsid": null, "link": null, "alias": null, "altnames": [], "txqlen": 1000,
+            "broadcast": "ff:ff:ff:ff:ff:ff", "link_type": "ether",
+            "peer": {"ifindex": ifindex + 1, "netns": 4026531840u64, "ifname": "p"}
+        }))
+        .unwrap()
+    }
+
+    fn stop(links: Option<usize>, addrs: bool, failure: bool) -> FinishedStop {
+        let contents: NetnsContents = serde_json::from_value(serde_json::json!({
+            "addrs": if addrs { serde_json::json!([{"ifindex": 1, "ifname": "lo",
+                "family": "inet", "local": "127.0.0.1", "prefixlen": 8, "scope": "host"}]) }
+                else { serde_json::Value::Null },
+            "routes": if addrs { serde_json::json!([]) } else { serde_json::Value::Null },
+        }))
+        .unwrap();
+        let result = TargetResult {
+            target: Target::Netns {
+                name: Some("big \"links\":[]".into()),
+                path: "/run/netns/big".into(),
+            },
+            namespaces: [("net".to_owned(), 4026532393)].into(),
+            contents: NetnsContents {
+                links: links.map(|count| (1..=count as u32).map(link).collect()),
+                ..contents
+            },
+        };
+        FinishedStop {
+            result: (!failure).then_some(result),
+            failure: failure.then(|| Failure::new(ErrorKind::Timeout, "slow")),
         }
+    }
+
+    #[test]
+    fn a_walks_stops_cut_into_pieces_and_encoded_on_every_core_are_serde_jsons_bytes() {
+        let shapes = [
+            vec![],
+            vec![stop(Some(1), false, false)],
+            vec![stop(Some(7), false, false)],
+            vec![stop(Some(0), true, false), stop(None, true, false)],
+            vec![
+                stop(Some(7), true, false),
+                stop(None, false, true),
+                stop(Some(3), false, false),
+            ],
+            vec![stop(Some(1200), false, false)],
+        ];
+        for stops in shapes {
+            let expected = serde_json::to_vec(&stops).unwrap();
+            for run in [1, 2, 3, 512, 10_000] {
+                let pieces = stop_pieces(&stops, run).unwrap();
+                let mut out = Vec::new();
+                write_pieces_in_parallel(&mut out, &pieces).unwrap();
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    String::from_utf8(expected.clone()).unwrap(),
+                    "run {run}"
+                );
+            }
+            assert_eq!(written(stops_encoded_in_parallel(stops, ())), expected);
+        }
+    }
+
+    #[test]
+    fn a_large_result_is_cut_into_runs_of_links_and_shared_by_weight() {
+        let stops = vec![stop(Some(1200), false, false)];
+        let pieces = stop_pieces(&stops, 600).unwrap();
+        let runs: Vec<usize> = pieces
+            .iter()
+            .filter_map(|piece| match piece {
+                Piece::Links(links) => Some(links.len()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(runs, [600, 600]);
+        // A small result stays whole.
+        let stops = vec![stop(Some(7), false, false)];
+        let pieces = stop_pieces(&stops, 600).unwrap();
+        assert_eq!(
+            pieces
+                .iter()
+                .filter(|piece| matches!(piece, Piece::Stop(_)))
+                .count(),
+            1
+        );
     }
 
     #[test]
