@@ -50,11 +50,27 @@ const ARPHRD_IP6GRE: u16 = 823;
 /// Link flags as `ip` names them. `lower_down` is `ip`'s M-DOWN: the link this one sits on,
 /// in the same namespace, is not up.
 pub fn flag_names(flags: u32, lower_down: bool) -> Vec<Cow<'static, str>> {
-    let mut names = Vec::new();
-    if flags & IFF_UP != 0 && flags & IFF_RUNNING == 0 {
+    let mut names = flag_names_with_room(flags);
+    if lower_down {
+        names.push(Cow::Borrowed(M_DOWN));
+    }
+    names
+}
+
+/// `ip`'s name for a link whose lower link, in the same namespace, is not up.
+const M_DOWN: &str = "M-DOWN";
+
+/// [`flag_names`] without M-DOWN, in a list with room for it: a link's draft names its flags
+/// before the rest of the dump tells whether its lower link is up.
+fn flag_names_with_room(flags: u32) -> Vec<Cow<'static, str>> {
+    let no_carrier = flags & IFF_UP != 0 && flags & IFF_RUNNING == 0;
+    let mut rest = flags & !IFF_RUNNING;
+    let named = FLAG_NAMES.iter().filter(|(bit, _)| rest & bit != 0).count();
+    let unnamed = FLAG_NAMES.iter().fold(rest, |rest, (bit, _)| rest & !bit) != 0;
+    let mut names = Vec::with_capacity(usize::from(no_carrier) + named + usize::from(unnamed) + 1);
+    if no_carrier {
         names.push(Cow::Borrowed("NO-CARRIER"));
     }
-    let mut rest = flags & !IFF_RUNNING;
     for (bit, name) in FLAG_NAMES {
         if rest & bit != 0 {
             rest &= !bit;
@@ -63,9 +79,6 @@ pub fn flag_names(flags: u32, lower_down: bool) -> Vec<Cow<'static, str>> {
     }
     if rest != 0 {
         names.push(Cow::Owned(format!("{rest:x}")));
-    }
-    if lower_down {
-        names.push(Cow::Borrowed("M-DOWN"));
     }
     names
 }
@@ -222,25 +235,14 @@ pub fn links_from_dump(raw_links: Vec<RawLink>, netns_inode: u64, with_stats: bo
     finish_links(drafts, netns_inode)
 }
 
-/// A link made from its own message alone. What depends on the other links of its dump
-/// (its flags, when its lower link is down; the name of a veth peer in the same namespace)
-/// is settled by [`finish_links`]. Made as each message is decoded, a draft spares the dump
-/// a list of raw links, and lets the work overlap the kernel's.
-#[derive(Debug)]
-pub struct LinkDraft {
-    link: Link,
-    /// The `IFF_*` flags as the kernel sent them.
-    flags: u32,
-    /// `IFLA_LINK`, when the lower link is in the same namespace.
-    same_namespace_lower: Option<u32>,
-}
-
-/// The draft of one link of a dump (see [`links_from_dump`] for `with_stats`).
-pub fn draft_link(raw: &RawLink, with_stats: bool) -> LinkDraft {
-    let same_namespace_lower = match (raw.link, raw.link_netnsid) {
-        (Some(lower), None) if lower != 0 => Some(lower),
-        _ => None,
-    };
+/// One link of a dump, made from its own message alone (see [`links_from_dump`] for
+/// `with_stats`). What depends on the dump's other links is settled by [`finish_links`]: an
+/// M-DOWN flag, when its lower link is down, for which its flags have room, and the name of
+/// a veth peer in the same namespace, for which the peer has an empty name with room for
+/// any. Made as each message is decoded, drafts spare the dump a list of raw links, and
+/// their allocations happen while the kernel is still dumping, not after.
+pub fn draft_link(raw: &RawLink, with_stats: bool) -> Link {
+    let same_namespace_lower = same_namespace_lower(raw.link, raw.link_netnsid);
     // A vxlan names its device inside IFLA_INFO_DATA rather than in IFLA_LINK.
     let parent = same_namespace_lower.or(match (raw.vxlan_link, raw.link_netnsid) {
         (Some(lower), None) if lower != 0 => Some(lower),
@@ -254,18 +256,17 @@ pub fn draft_link(raw: &RawLink, with_stats: bool) -> LinkDraft {
         (Some("veth"), Some(peer_index)) => Some(Peer {
             ifindex: peer_index,
             netns: None,
-            ifname: None,
+            ifname: same_namespace_lower.map(|_| String::with_capacity(IFNAMSIZ)),
             ifname_hex: None,
         }),
         _ => None,
     };
-    let link = Link {
+    Link {
         ifindex: raw.ifindex,
         ifname,
         ifname_hex,
         kind,
-        // Settled by `finish_links`, which knows the lower link.
-        flags: Vec::new(),
+        flags: flag_names_with_room(raw.flags),
         mtu: raw.mtu,
         operstate: raw.operstate.map(operstate_name),
         address: raw
@@ -295,53 +296,86 @@ pub fn draft_link(raw: &RawLink, with_stats: bool) -> LinkDraft {
         link_type: link_type_name(raw.arp_type),
         stats64: raw.stats64.as_ref().filter(|_| with_stats).map(link_stats),
         peer,
-    };
-    LinkDraft {
-        link,
-        flags: raw.flags,
-        same_namespace_lower,
     }
 }
 
-/// The links of a dump from their drafts, by ifindex. `netns_inode` is the dump's namespace.
-pub fn finish_links(mut drafts: Vec<LinkDraft>, netns_inode: u64) -> Vec<Link> {
-    // The kernel dumps links in ifindex order: sorting is a check, and the drafts can then
-    // be searched by halves rather than hashed.
-    drafts.sort_by_key(|draft| draft.link.ifindex);
-    // Searched apart from the drafts, which are half a KiB each: a search through them
-    // would miss the cache at nearly every step.
-    let ifindexes: Vec<u32> = drafts.iter().map(|draft| draft.link.ifindex).collect();
+/// The lower link's ifindex, when it is in the same namespace: `IFLA_LINK` with no
+/// `IFLA_LINK_NETNSID`.
+fn same_namespace_lower(link: Option<u32>, link_netnsid: Option<i32>) -> Option<u32> {
+    match (link, link_netnsid) {
+        (Some(lower), None) if lower != 0 => Some(lower),
+        _ => None,
+    }
+}
+
+/// Room for any interface name: `IFNAMSIZ` less its NUL.
+const IFNAMSIZ: usize = 15;
+
+/// The links of a dump from their drafts (see [`draft_link`]), by ifindex, settled in
+/// place. `netns_inode` is the dump's namespace.
+pub fn finish_links(mut links: Vec<Link>, netns_inode: u64) -> Vec<Link> {
+    // The kernel dumps links in ifindex order: the drafts can then be searched by halves
+    // rather than hashed.
+    if !links.is_sorted_by_key(|link| link.ifindex) {
+        links.sort_by_key(|link| link.ifindex);
+    }
+    // Searched apart from the links, which are half a KiB each: a search through them would
+    // miss the cache at nearly every step.
+    let ifindexes: Vec<u32> = links.iter().map(|link| link.ifindex).collect();
     let find = |ifindex: u32| ifindexes.binary_search(&ifindex).ok();
-    // Settled in place, and the drafts become links where they lie: a dump's links are
-    // megabytes, and a second list would cost a copy and a page fault per 4 KiB of it.
-    for at in 0..drafts.len() {
-        let draft = &drafts[at];
+    for at in 0..links.len() {
+        let link = &links[at];
         // Like `ip`, a lower link that cannot be found counts as down.
-        let lower_down = draft
-            .same_namespace_lower
-            .is_some_and(|lower| find(lower).is_none_or(|lower| drafts[lower].flags & IFF_UP == 0));
-        let same_namespace_peer = draft
-            .link
+        let lower_down = same_namespace_lower(link.link_index, link.link_netnsid)
+            .is_some_and(|lower| find(lower).is_none_or(|lower| !is_up(&links[lower])));
+        // Only a peer in the same namespace has room for a name.
+        let found_peer = link
             .peer
             .as_ref()
-            .filter(|_| draft.link.link_netnsid.is_none())
-            .and_then(|peer| find(peer.ifindex))
-            .map(|other| {
-                let other = &drafts[other].link;
-                (other.ifname.clone(), other.ifname_hex.clone())
-            });
-        let flags = flag_names(draft.flags, lower_down);
-        let link = &mut drafts[at].link;
-        link.flags = flags;
-        if let (Some(peer), Some((ifname, ifname_hex))) = (link.peer.as_mut(), same_namespace_peer)
-        {
-            peer.netns = Some(netns_inode);
-            peer.ifname = Some(ifname);
-            peer.ifname_hex = ifname_hex;
+            .filter(|peer| peer.ifname.is_some())
+            .map(|peer| find(peer.ifindex));
+        if lower_down {
+            links[at].flags.push(Cow::Borrowed(M_DOWN));
+        }
+        let (link, other) = match found_peer {
+            None => continue,
+            Some(Some(other)) if other != at => {
+                let (link, other) = one_to_change_one_to_read(&mut links, at, other);
+                (link, Some((other.ifname.as_str(), &other.ifname_hex)))
+            }
+            // A veth is never its own peer; an index that says so names nothing.
+            Some(_) => (&mut links[at], None),
+        };
+        let Some(peer) = link.peer.as_mut() else {
+            continue;
+        };
+        match other {
+            Some((name, name_hex)) => {
+                if let Some(room) = peer.ifname.as_mut() {
+                    room.push_str(name);
+                }
+                peer.netns = Some(netns_inode);
+                peer.ifname_hex.clone_from(name_hex);
+            }
+            None => peer.ifname = None,
         }
     }
-    // A map from a list to a list of smaller items of the same alignment reuses its memory.
-    drafts.into_iter().map(|draft| draft.link).collect()
+    links
+}
+
+/// `links[change]` to change and `links[read]` to read; they must differ.
+fn one_to_change_one_to_read(links: &mut [Link], change: usize, read: usize) -> (&mut Link, &Link) {
+    if change < read {
+        let (left, right) = links.split_at_mut(read);
+        (&mut left[change], &right[0])
+    } else {
+        let (left, right) = links.split_at_mut(change);
+        (&mut right[0], &left[read])
+    }
+}
+
+fn is_up(link: &Link) -> bool {
+    link.flags.iter().any(|flag| flag == "UP")
 }
 
 #[cfg(test)]
@@ -411,6 +445,42 @@ mod tests {
         assert_eq!(peer.ifindex, 3);
         assert_eq!(peer.ifname.as_deref(), Some("vb"));
         assert_eq!(peer.netns, Some(4026531840));
+    }
+
+    #[test]
+    fn a_peer_is_named_as_it_is_and_down_or_missing_peers_make_m_down() {
+        let mut down = raw(4, b"vd", Some(b"veth"), Some(5));
+        down.flags = 0;
+        let links = links_from_dump(
+            vec![
+                raw(2, b"va", Some(b"veth"), Some(3)),
+                raw(3, b"v\xff", Some(b"veth"), Some(2)),
+                down,
+                raw(5, b"ve", Some(b"veth"), Some(4)),
+                // Its peer went away while the dump ran.
+                raw(6, b"vf", Some(b"veth"), Some(9)),
+            ],
+            1,
+            false,
+        );
+        let peer = |at: usize| links[at].peer.as_ref().unwrap();
+        let m_down = |at: usize| links[at].flags.iter().any(|flag| flag == "M-DOWN");
+        assert_eq!(peer(0).ifname.as_deref(), Some("v\u{fffd}"));
+        assert_eq!(peer(0).ifname_hex.as_deref(), Some("76ff"));
+        assert_eq!(
+            (peer(1).ifname.as_deref(), peer(1).ifname_hex.as_deref()),
+            (Some("va"), None)
+        );
+        assert_eq!(
+            (m_down(0), m_down(1), m_down(2), m_down(3)),
+            (false, false, false, true)
+        );
+        assert_eq!(links[3].flags, ["NO-CARRIER", "UP", "M-DOWN"]);
+        assert_eq!(
+            (peer(4).ifindex, peer(4).netns, peer(4).ifname.as_deref()),
+            (9, None, None)
+        );
+        assert!(m_down(4));
     }
 
     #[test]
