@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -38,7 +39,8 @@ pub struct Wanted {
 /// the namespaces its own nsids refer to.
 pub struct KnownNetns {
     pub inode: u64,
-    pub file: OwnedFd,
+    /// Shared with the plan that joins it: a thousand namespaces are a thousand descriptors.
+    pub file: Arc<OwnedFd>,
     /// Whether this is the helper's own network namespace.
     pub own: bool,
 }

@@ -134,9 +134,9 @@ fn conflicting_options(cli: &Cli) -> Option<clap::Error> {
     })
 }
 
-/// `--all` keeps two descriptors open per namespace (the one it joins and the one it offers
-/// other query processes for their nsids); the common soft limit of 1024 would stop it near
-/// 500 namespaces, while the hard limit is there to be used.
+/// `--all` keeps two descriptors open per namespace in the walker (the namespace's file, which
+/// also names it to the kernel for nsids, and a socket in it); the common soft limit of 1024
+/// would stop it near 500 namespaces, while the hard limit is there to be used.
 fn raise_descriptor_limit() {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {

@@ -2,6 +2,7 @@
 //! and assemble the document.
 
 use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::Arc;
 
 use nix::sys::stat::fstat;
 use nshelper_model::{
@@ -356,19 +357,18 @@ pub fn known_namespaces(proc: &ProcRoot, jobs: &[Job]) -> (Vec<KnownNetns>, Opti
         seen.insert(inode);
         known.push(KnownNetns {
             inode,
-            file,
+            file: Arc::new(file),
             own: true,
         });
     }
     for job in jobs {
-        let (Some(fd), Some(inode)) = (job.plan.net_namespace(), job.plan.net_namespace_inode())
-        else {
+        let (Some(file), Some(inode)) = (
+            job.plan.shared_net_namespace(),
+            job.plan.net_namespace_inode(),
+        ) else {
             continue;
         };
-        if !seen.insert(inode) {
-            continue;
-        }
-        if let Ok(file) = fd.try_clone_to_owned() {
+        if seen.insert(inode) {
             known.push(KnownNetns {
                 inode,
                 file,

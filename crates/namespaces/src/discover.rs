@@ -488,10 +488,11 @@ impl Scan<'_> {
             .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS);
         let file = openat2(AT_FDCWD, path, how)?;
         let opened = fstat(file.as_fd())?;
-        if (opened.st_dev, opened.st_ino) != (stat.st_dev, stat.st_ino) {
+        let key = (opened.st_dev, opened.st_ino);
+        if key != (stat.st_dev, stat.st_ino) {
             return Err(Errno::ESTALE);
         }
-        self.adopt(file)
+        self.adopt_as(file, key)
     }
 
     /// Whether every directory above `path` belongs to root and may be written by root alone,
@@ -537,7 +538,11 @@ impl Scan<'_> {
     /// known yet; returns the namespace it is, if a network namespace.
     fn adopt(&mut self, file: OwnedFd) -> Result<Option<usize>, Errno> {
         let stat = fstat(file.as_fd())?;
-        let key = (stat.st_dev, stat.st_ino);
+        self.adopt_as(file, (stat.st_dev, stat.st_ino))
+    }
+
+    /// As [`Self::adopt`], for a file whose device and inode `fstat` has just read.
+    fn adopt_as(&mut self, file: OwnedFd, key: (u64, u64)) -> Result<Option<usize>, Errno> {
         if let Some(&index) = self.index.get(&key) {
             return Ok(Some(index));
         }

@@ -1,5 +1,6 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
@@ -127,7 +128,9 @@ impl ProcRoot {
 /// A namespace file opened before anything changed, and its type.
 pub(crate) struct OpenedNamespace {
     pub(crate) kind: NsType,
-    pub(crate) file: OwnedFd,
+    /// Shared with whoever else keeps the namespace open (see
+    /// [`JoinPlan::shared_net_namespace`]), so that it takes one descriptor, not two.
+    pub(crate) file: Arc<OwnedFd>,
 }
 
 /// Everything the child needs to enter a target: namespace files opened up front, in the
@@ -226,7 +229,10 @@ impl JoinPlan {
             if *kind == NsType::User && same_namespace(proc, &file, NsType::User)? {
                 continue;
             }
-            joins.push(OpenedNamespace { kind: *kind, file });
+            joins.push(OpenedNamespace {
+                kind: *kind,
+                file: Arc::new(file),
+            });
         }
         if sys::pidfd_alive(pidfd.as_fd()).is_err() {
             return Err(NsError::ProcessExited { pid });
@@ -278,7 +284,7 @@ impl JoinPlan {
         Ok(JoinPlan {
             joins: vec![OpenedNamespace {
                 kind: NsType::Net,
-                file,
+                file: Arc::new(file),
             }],
             reported: ALWAYS_REPORTED.to_vec(),
             pin: None,
@@ -297,6 +303,15 @@ impl JoinPlan {
             .iter()
             .find(|opened| opened.kind == NsType::Net)
             .map(|opened| opened.file.as_fd())
+    }
+
+    /// The descriptor of the network namespace the plan joins, if it joins one, for a caller
+    /// that keeps it open as long as it needs, whatever becomes of the plan.
+    pub fn shared_net_namespace(&self) -> Option<Arc<OwnedFd>> {
+        self.joins
+            .iter()
+            .find(|opened| opened.kind == NsType::Net)
+            .map(|opened| Arc::clone(&opened.file))
     }
 
     /// The inode of the network namespace the plan joins, if it joins one: known from when
@@ -388,7 +403,7 @@ impl JoinPlan {
         JoinPlan {
             joins: vec![OpenedNamespace {
                 kind: NsType::Net,
-                file,
+                file: Arc::new(file),
             }],
             reported: ALWAYS_REPORTED.to_vec(),
             pin: None,
