@@ -163,41 +163,33 @@ fn write_pieces_in_parallel(pipe: &mut dyn Write, pieces: &[Piece<'_>]) -> std::
             Piece::Links(links) => links.len(),
         })
         .collect();
-    let total: usize = weights.iter().sum();
-    let shares = workers().min(total).max(1);
-    // Where each share ends: after the piece that brings it to its part of the weight.
-    let mut ends = Vec::with_capacity(shares);
-    let mut sum = 0;
-    for (at, weight) in weights.iter().enumerate() {
-        sum += weight;
-        if ends.len() + 1 < shares && sum * shares >= total * (ends.len() + 1) {
-            ends.push(at + 1);
-        }
-    }
-    ends.push(pieces.len());
     let mut start = 0;
-    let groups: Vec<&[Piece<'_>]> = ends
-        .iter()
-        .map(|&end| {
-            let group = &pieces[start..end.max(start)];
-            start = end.max(start);
+    let groups: Vec<(&[Piece<'_>], usize)> = share_ends(&weights, workers())
+        .into_iter()
+        .map(|end| {
+            let group = (&pieces[start..end], weights[start..end].iter().sum());
+            start = end;
             group
         })
         .collect();
     let (first, others) = groups
         .split_first()
-        .map_or((&[][..], &[][..]), |(f, o)| (*f, o));
+        .map_or((&[][..], &[][..]), |((f, _), o)| (*f, o));
     std::thread::scope(|scope| -> std::io::Result<()> {
-        // A share whose thread the system refuses is encoded here, in its turn.
+        // A share whose thread the system refuses is encoded here, in its turn, as is one
+        // with no weight (brackets and commas).
         let others: Vec<_> = others
             .iter()
-            .map(|group| {
+            .map(|&(group, weight)| {
+                if weight == 0 {
+                    return Err(group);
+                }
                 std::thread::Builder::new()
                     .spawn_scoped(scope, move || {
                         let mut buffer = Vec::new();
                         write_group(&mut buffer, group).map(|()| buffer)
                     })
-                    .map_err(|_| *group)
+                    .map_err(|_| group)
             })
             .collect();
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, &mut *pipe);
@@ -215,6 +207,26 @@ fn write_pieces_in_parallel(pipe: &mut dyn Write, pieces: &[Piece<'_>]) -> std::
         }
         out.flush()
     })
+}
+
+/// Where each of at most `shares` shares of pieces weighing `weights` ends: after the piece
+/// that brings it to its part of the total. The last ends with the pieces; none is empty.
+fn share_ends(weights: &[usize], shares: usize) -> Vec<usize> {
+    let total: usize = weights.iter().sum();
+    let shares = shares.min(total).max(1);
+    let mut ends = Vec::with_capacity(shares);
+    let mut sum = 0;
+    for (at, weight) in weights.iter().enumerate() {
+        sum += weight;
+        if ends.len() + 1 < shares && sum * shares >= total * (ends.len() + 1) {
+            ends.push(at + 1);
+        }
+    }
+    // A heavy piece can end several parts at once: the shares after it would be empty.
+    if ends.last() != Some(&weights.len()) {
+        ends.push(weights.len());
+    }
+    ends
 }
 
 fn write_group(out: &mut impl Write, pieces: &[Piece<'_>]) -> std::io::Result<()> {
@@ -951,13 +963,20 @@ mod tests {
                 "family": "inet", "local": "127.0.0.1", "prefixlen": 8, "scope": "host"}]) }
                 else { serde_json::Value::Null },
             "routes": if addrs { serde_json::json!([]) } else { serde_json::Value::Null },
+            "neighbors": if addrs { serde_json::json!([{"ifindex": 2, "dev": "eth0",
+                "family": "inet", "dst": "10.0.0.2", "lladdr": null, "state": ["STALE"]}]) }
+                else { serde_json::Value::Null },
         }))
         .unwrap();
-        let result = TargetResult {
-            target: Target::Netns {
+        let target = match links {
+            Some(count) if count % 2 == 1 => Target::Pid { pid: 4242 },
+            _ => Target::Netns {
                 name: Some("big \"links\":[]".into()),
                 path: "/run/netns/big".into(),
             },
+        };
+        let result = TargetResult {
+            target,
             namespaces: [("net".to_owned(), 4026532393)].into(),
             contents: NetnsContents {
                 links: links.map(|count| (1..=count as u32).map(link).collect()),
@@ -1001,7 +1020,18 @@ mod tests {
     }
 
     #[test]
-    fn a_large_result_is_cut_into_runs_of_links_and_shared_by_weight() {
+    fn shares_end_at_their_part_of_the_weight_and_none_is_empty() {
+        assert_eq!(share_ends(&[0, 600, 0, 600, 0], 2), [2, 5]);
+        assert_eq!(share_ends(&[1; 8], 4), [2, 4, 6, 8]);
+        // One heavy piece among weightless ones: two shares, not four with two empty.
+        assert_eq!(share_ends(&[0, 10, 0], 4), [2, 3]);
+        assert_eq!(share_ends(&[0, 0], 4), [2]);
+        assert_eq!(share_ends(&[], 2), [0]);
+        assert_eq!(share_ends(&[5, 5], 1), [2]);
+    }
+
+    #[test]
+    fn a_large_result_is_cut_into_runs_of_links() {
         let stops = vec![stop(Some(1200), false, false)];
         let pieces = stop_pieces(&stops, 600).unwrap();
         let runs: Vec<usize> = pieces

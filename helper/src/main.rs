@@ -25,6 +25,7 @@ mod table;
 mod whois;
 
 use std::io::Write;
+use std::os::fd::AsFd;
 
 use clap::{CommandFactory, Parser};
 use nshelper_model::{Target, TargetError};
@@ -294,15 +295,31 @@ fn print_text(text: &str) -> std::io::Result<()> {
 }
 
 fn write_stdout(
-    write: impl FnOnce(&mut std::io::BufWriter<std::io::StdoutLock<'static>>) -> std::io::Result<()>,
+    write: impl FnOnce(&mut std::io::BufWriter<RawStdout>) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     // A result must not vanish into the /dev/null that stands in for a closed stdout.
     if STDOUT_CLOSED_AT_START.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(std::io::Error::other("stdout is closed"));
     }
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, RawStdout(std::io::stdout()));
     write(&mut out)?;
     out.flush()
+}
+
+/// Descriptor 1, written with write(2) and every error reported. std's stdout takes EBADF
+/// for success, and a setuid program started without a stdout (`sudo nshelper ... >&-`)
+/// gets one from glibc that is /dev/null opened read-only: nothing at start can tell it
+/// from a real one, and only writing to it fails.
+struct RawStdout(std::io::Stdout);
+
+impl Write for RawStdout {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        nix::unistd::write(self.0.as_fd(), bytes).map_err(std::io::Error::from)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 pub(crate) fn describe(target: &Target) -> String {

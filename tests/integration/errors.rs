@@ -571,11 +571,11 @@ fn a_slow_namespace_times_out_alone_and_the_others_still_answer() {
 /// when nshelper started: here it is the default, which std's `Command` restores in a child.
 #[test]
 fn a_reader_that_went_away_is_status_1_and_one_line() {
-    let (reader, writer) = std::io::pipe().expect("pipe");
+    let (reader, writer) = nix::unistd::pipe().expect("pipe");
     drop(reader);
     let output = Command::new(nshelper())
         .arg("schema")
-        .stdout(writer)
+        .stdout(std::process::Stdio::from(writer))
         .output()
         .expect("run nshelper");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -583,6 +583,24 @@ fn a_reader_that_went_away_is_status_1_and_one_line() {
     assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
     assert!(stderr.contains("Broken pipe"), "{stderr:?}");
     assert_next_step(&stderr, "reads to the end");
+}
+
+/// A stdout that cannot be written (here /dev/null opened read-only, which is what glibc puts
+/// in place of a closed stdout for a setuid program, as `sudo nshelper ... >&-` is) fails the
+/// write: std's own stdout would take the EBADF for success and exit 0 with nothing printed.
+#[test]
+fn a_stdout_open_only_for_reading_is_status_1_and_one_line() {
+    let read_only = std::fs::File::open("/dev/null").expect("open /dev/null");
+    let output = Command::new(nshelper())
+        .arg("schema")
+        .stdout(read_only)
+        .output()
+        .expect("run nshelper");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+    assert!(stderr.contains("Bad file descriptor"), "{stderr:?}");
+    assert_next_step(&stderr, "check that stdout is open");
 }
 
 /// Started with stdin and stdout closed, nshelper must neither let a descriptor it opens take

@@ -383,9 +383,9 @@ fn bind_etc(name: &str) {
 }
 
 /// The command's own process: inherits nothing but 0, 1 and 2, and the signal mask
-/// nshelper was started with, and becomes CMD. SIGPIPE gets its default action back: the
-/// Rust runtime ignores it before nshelper's code runs, so the caller's own disposition of
-/// it cannot be known, and the default is what commands expect.
+/// nshelper was started with, and becomes CMD. SIGPIPE gets its default action back:
+/// nshelper ignores it before anything else (`sys::prepare_process`), so the caller's own
+/// disposition of it cannot be known, and the default is what commands expect.
 fn run_command(
     request: &ExecRequest,
     report_writer: &OwnedFd,

@@ -207,10 +207,15 @@ pub fn netns_cookie(socket: &impl AsRawFd) -> Result<u64, Errno> {
 /// thread's stack, maps an alternate signal stack and installs SIGSEGV and SIGBUS handlers,
 /// all for a "stack overflow" message. Here that was 0.3 ms of a 2.4 ms one-container
 /// query. What else it does that matters is done by [`prepare_process`]. The arguments are
-/// still there: std reads them from an `.init_array` hook, which glibc runs for any entry.
+/// still there: std reads them from an `.init_array` hook, which glibc runs for any entry
+/// (static or not); with another C library they would not be, so it does not build there.
+/// The main thread has no name: a panic there says `thread '<unnamed>' panicked`, and a
+/// stack overflow is a plain SIGSEGV without std's message.
 #[macro_export]
 macro_rules! entry_point {
     ($run:path) => {
+        #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+        compile_error!("entry_point! relies on glibc running std's argument hook");
         // SAFETY: the C runtime calls `main` once, on the main thread, after glibc has set
         // itself up; the binary has `#![no_main]`, so this is the only `main` symbol, and the
         // function cannot unwind into C: a panic is caught and becomes status 101.

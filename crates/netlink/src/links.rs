@@ -256,7 +256,7 @@ pub fn draft_link(raw: &RawLink, with_stats: bool) -> Link {
         (Some("veth"), Some(peer_index)) => Some(Peer {
             ifindex: peer_index,
             netns: None,
-            ifname: same_namespace_lower.map(|_| String::with_capacity(IFNAMSIZ)),
+            ifname: same_namespace_lower.map(|_| String::with_capacity(LONGEST_IFNAME)),
             ifname_hex: None,
         }),
         _ => None,
@@ -308,8 +308,8 @@ fn same_namespace_lower(link: Option<u32>, link_netnsid: Option<i32>) -> Option<
     }
 }
 
-/// Room for any interface name: `IFNAMSIZ` less its NUL.
-const IFNAMSIZ: usize = 15;
+/// Room for any interface name: the kernel's `IFNAMSIZ` (16) less its NUL.
+const LONGEST_IFNAME: usize = 15;
 
 /// The links of a dump from their drafts (see [`draft_link`]), by ifindex, settled in
 /// place. `netns_inode` is the dump's namespace.
@@ -343,8 +343,18 @@ pub fn finish_links(mut links: Vec<Link>, netns_inode: u64) -> Vec<Link> {
                 let (link, other) = one_to_change_one_to_read(&mut links, at, other);
                 (link, Some((other.ifname.as_str(), &other.ifname_hex)))
             }
-            // A veth is never its own peer; an index that says so names nothing.
-            Some(_) => (&mut links[at], None),
+            // A veth is never its own peer, but an index that says so names the link itself.
+            Some(Some(_)) => {
+                let link = &mut links[at];
+                let (name, name_hex) = (link.ifname.clone(), link.ifname_hex.clone());
+                if let Some(peer) = link.peer.as_mut() {
+                    peer.ifname = Some(name);
+                    peer.ifname_hex = name_hex;
+                    peer.netns = Some(netns_inode);
+                }
+                continue;
+            }
+            Some(None) => (&mut links[at], None),
         };
         let Some(peer) = link.peer.as_mut() else {
             continue;
@@ -459,6 +469,8 @@ mod tests {
                 raw(5, b"ve", Some(b"veth"), Some(4)),
                 // Its peer went away while the dump ran.
                 raw(6, b"vf", Some(b"veth"), Some(9)),
+                // No kernel says so, but as before: named after itself.
+                raw(7, b"vs", Some(b"veth"), Some(7)),
             ],
             1,
             false,
@@ -481,6 +493,10 @@ mod tests {
             (9, None, None)
         );
         assert!(m_down(4));
+        assert_eq!(
+            (peer(5).ifname.as_deref(), peer(5).netns),
+            (Some("vs"), Some(1))
+        );
     }
 
     #[test]
