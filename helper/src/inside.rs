@@ -105,17 +105,14 @@ fn stop_pieces(stops: &[FinishedStop], run: usize) -> serde_json::Result<Vec<Pie
         if at > 0 {
             pieces.push(Piece::Text(b",".to_vec()));
         }
-        let (Some(result), Some(links)) = (
-            &stop.result,
-            stop.result.as_ref().and_then(|r| r.contents.links.as_ref()),
-        ) else {
+        let cut = stop.result.as_ref().and_then(|result| {
+            let links = result.contents.links.as_ref()?;
+            (links.len() > run).then_some((result, links))
+        });
+        let Some((result, links)) = cut else {
             pieces.push(Piece::Stop(stop));
             continue;
         };
-        if links.len() <= run {
-            pieces.push(Piece::Stop(stop));
-            continue;
-        }
         let mut head = b"{\"result\":{\"target\":".to_vec();
         serde_json::to_writer(&mut head, &result.target)?;
         head.extend_from_slice(b",\"namespaces\":");

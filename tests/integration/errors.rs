@@ -1,7 +1,7 @@
 //! Bad input: one clear line on stderr, the documented exit status, and a JSON error
 //! document where the contract asks for one.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use crate::util::{nshelper, require_root, Run, World};
 
@@ -573,16 +573,7 @@ fn a_slow_namespace_times_out_alone_and_the_others_still_answer() {
 fn a_reader_that_went_away_is_status_1_and_one_line() {
     let (reader, writer) = nix::unistd::pipe().expect("pipe");
     drop(reader);
-    let output = Command::new(nshelper())
-        .arg("schema")
-        .stdout(std::process::Stdio::from(writer))
-        .output()
-        .expect("run nshelper");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{output:?}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
-    assert!(stderr.contains("Broken pipe"), "{stderr:?}");
-    assert_next_step(&stderr, "reads to the end");
+    assert_unwritable(Stdio::from(writer), "Broken pipe");
 }
 
 /// A stdout that cannot be written (here /dev/null opened read-only, which is what glibc puts
@@ -591,16 +582,25 @@ fn a_reader_that_went_away_is_status_1_and_one_line() {
 #[test]
 fn a_stdout_open_only_for_reading_is_status_1_and_one_line() {
     let read_only = std::fs::File::open("/dev/null").expect("open /dev/null");
+    assert_unwritable(Stdio::from(read_only), "Bad file descriptor");
+}
+
+/// Runs `nshelper schema` with `stdout`, and asserts that the write failed as the contract
+/// says, for the reason `error` names.
+fn assert_unwritable(stdout: Stdio, error: &str) {
     let output = Command::new(nshelper())
         .arg("schema")
-        .stdout(read_only)
+        .stdout(stdout)
         .output()
         .expect("run nshelper");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
-    assert!(stderr.contains("Bad file descriptor"), "{stderr:?}");
-    assert_next_step(&stderr, "check that stdout is open");
+    assert!(stderr.contains(error), "{stderr:?}");
+    assert_next_step(
+        &stderr,
+        "check that stdout is open and that what reads it reads to the end",
+    );
 }
 
 /// Started with stdin and stdout closed, nshelper must neither let a descriptor it opens take

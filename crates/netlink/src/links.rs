@@ -244,10 +244,8 @@ pub fn links_from_dump(raw_links: Vec<RawLink>, netns_inode: u64, with_stats: bo
 pub fn draft_link(raw: &RawLink, with_stats: bool) -> Link {
     let same_namespace_lower = same_namespace_lower(raw.link, raw.link_netnsid);
     // A vxlan names its device inside IFLA_INFO_DATA rather than in IFLA_LINK.
-    let parent = same_namespace_lower.or(match (raw.vxlan_link, raw.link_netnsid) {
-        (Some(lower), None) if lower != 0 => Some(lower),
-        _ => None,
-    });
+    let parent =
+        same_namespace_lower.or(self::same_namespace_lower(raw.vxlan_link, raw.link_netnsid));
     let (ifname, ifname_hex) = name_from_bytes(&raw.ifname);
     let kind = raw.kind.as_deref().map(text);
     // A peer in the same namespace is named by `finish_links`; one elsewhere is named only
